@@ -16,6 +16,15 @@ var (
 	ErrExists      = errors.New("already exists with different content")
 	ErrUnavailable = errors.New("storage unavailable")
 	ErrConflict    = errors.New("conflict") // e.g. study UID in the path does not match the instance
+	// ErrInvalidKey: a blob key that is empty, absolute, or has "..", "."
+	// or empty segments or backslashes.
+	ErrInvalidKey = errors.New("invalid blob key")
+	// ErrUnsupportedMatch: a QIDO matching key the index cannot match on
+	// (at that level). The error text names the attribute; the HTTP layer
+	// answers 400 or ignores the key with a Warning header.
+	ErrUnsupportedMatch = errors.New("unsupported matching key")
+	// ErrBadQuery: a malformed QIDO matching value (e.g. a bad range).
+	ErrBadQuery = errors.New("bad query")
 )
 
 // BlobInfo describes a committed object.
@@ -242,6 +251,9 @@ type Index interface {
 	// entry is returned only if its version equals the current one.
 	CachedMetadata(ctx context.Context, study, key string, version int64) ([]byte, error)
 	PutCachedMetadata(ctx context.Context, study, key string, version int64, doc []byte) error
+	// HasBlob reports whether an indexed instance references the blob
+	// key (the orphan sweep deletes blobs no row references).
+	HasBlob(ctx context.Context, key string) (bool, error)
 	// Ping checks the index is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

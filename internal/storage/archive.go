@@ -1,0 +1,522 @@
+package storage
+
+import (
+	"compress/flate"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/cloudpacs/pacs/internal/dcm"
+)
+
+// Archive holds the store, retrieve and delete logic shared by the
+// DICOMweb handlers and a DIMSE listener.
+type Archive struct {
+	Blobs BlobStore
+	Index Index
+	// ReplaceOnConflict: a known SOP Instance UID with different bytes
+	// replaces the stored instance; otherwise Store fails with ErrExists.
+	ReplaceOnConflict bool
+	Logger            *slog.Logger     // slog.Default() when nil
+	Now               func() time.Time // time.Now when nil
+}
+
+// StoreResult tells what Store did.
+type StoreResult struct {
+	Instance  Instance
+	Duplicate bool // the same bytes were already stored; nothing changed
+	Replaced  bool // different bytes under the same UID replaced the old instance
+}
+
+// ErrChecksum marks a stored object whose bytes no longer hash to the
+// SHA-256 recorded at ingest (Verify).
+var ErrChecksum = errors.New("checksum mismatch")
+
+func (a *Archive) logger() *slog.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return slog.Default()
+}
+
+func (a *Archive) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// errReader and errWriter remember the first error of the body and of the
+// blob writer, so Store can tell them from malformed DICOM: the parser
+// sees all of them as read errors.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// Store ingests one Part 10 instance from r in a single pass: the bytes
+// go to a new blob and the hash while dcm.Parse reads them. The blob is
+// committed (durable) first, then the index row, which is the commit
+// point; any failure leaves no blob and no row behind (a crash between
+// the two leaves an orphan blob for Sweep).
+//
+// Errors: dcm.ErrInvalid for malformed input; ErrConflict when wantStudy
+// is set and differs from the instance's study, or the SOP Instance UID is
+// known under another study/series; ErrExists for different bytes under
+// a known UID (unless ReplaceOnConflict); the body's own read error (e.g.
+// *http.MaxBytesError) when reading it failed.
+func (a *Archive) Store(ctx context.Context, r io.Reader, wantStudy string) (StoreResult, error) {
+	key := newInstanceKey()
+	w, err := a.Blobs.Create(ctx, key)
+	if err != nil {
+		return StoreResult{}, fmt.Errorf("storage: store: %w", err)
+	}
+	defer w.Abort()
+	sum := sha256.New()
+	body := &errReader{r: r}
+	sink := &errWriter{w: w}
+	h, err := dcm.Parse(io.TeeReader(body, io.MultiWriter(sink, sum)))
+	switch {
+	case sink.err != nil:
+		return StoreResult{}, fmt.Errorf("storage: store: write blob: %w", sink.err)
+	case body.err != nil:
+		return StoreResult{}, fmt.Errorf("storage: store: read: %w", body.err)
+	case err != nil:
+		if !errors.Is(err, dcm.ErrInvalid) {
+			err = fmt.Errorf("%w: %w", dcm.ErrInvalid, err)
+		}
+		return StoreResult{}, fmt.Errorf("storage: store: %w", err)
+	case h.SOPInstanceUID == "" || h.StudyInstanceUID == "" || h.SeriesInstanceUID == "":
+		return StoreResult{}, fmt.Errorf("storage: store: %w: missing study, series or SOP instance UID", dcm.ErrInvalid)
+	case wantStudy != "" && wantStudy != h.StudyInstanceUID:
+		return StoreResult{}, fmt.Errorf("storage: store: %w: instance %s belongs to study %s, not %s",
+			ErrConflict, h.SOPInstanceUID, h.StudyInstanceUID, wantStudy)
+	}
+	info, err := w.Commit()
+	if err != nil {
+		return StoreResult{}, fmt.Errorf("storage: store: %w", err)
+	}
+	inst := newInstance(h, info, hex.EncodeToString(sum.Sum(nil)), a.now())
+	res, err := a.Index.PutInstance(ctx, inst, a.ReplaceOnConflict)
+	if err != nil || res.Duplicate {
+		a.deleteBlob(ctx, key) // unreferenced; Sweep catches a miss
+	}
+	if err != nil {
+		return StoreResult{}, fmt.Errorf("storage: store %s: %w", inst.SOPInstanceUID, err)
+	}
+	out := StoreResult{Instance: res.Stored, Duplicate: res.Duplicate}
+	if res.ReplacedBlobKey != "" {
+		out.Replaced = true
+		a.deleteBlob(ctx, res.ReplacedBlobKey)
+	}
+	return out, nil
+}
+
+func (a *Archive) deleteBlob(ctx context.Context, key string) {
+	if err := a.Blobs.Delete(context.WithoutCancel(ctx), key); err != nil {
+		a.logger().Warn("storage: delete unreferenced blob; the sweep will retry", "key", key, "err", err)
+	}
+}
+
+// newInstance maps a parsed header to its index row.
+func newInstance(h *dcm.Header, info BlobInfo, sha string, now time.Time) *Instance {
+	inst := &Instance{
+		StudyInstanceUID:  h.StudyInstanceUID,
+		SeriesInstanceUID: h.SeriesInstanceUID,
+		SOPInstanceUID:    h.SOPInstanceUID,
+		SOPClassUID:       h.SOPClassUID,
+		TransferSyntaxUID: h.TransferSyntaxUID,
+		BlobKey:           info.Key,
+		Size:              info.Size,
+		SHA256:            sha,
+		Created:           now,
+		Frames:            h.Frames,
+		Encapsulated:      h.Encapsulated,
+		Deflated:          h.Deflated,
+		BigEndian:         h.BigEndian,
+		DataSetOffset:     h.DataSetOffset,
+		Study: StudyAttrs{
+			PatientName:            h.Text(TagPatientName),
+			PatientID:              h.Text(TagPatientID),
+			IssuerOfPatientID:      h.Text(TagIssuerOfPatientID),
+			PatientBirthDate:       h.Text(TagPatientBirthDate),
+			PatientSex:             h.Text(TagPatientSex),
+			StudyDate:              h.Text(TagStudyDate),
+			StudyTime:              h.Text(TagStudyTime),
+			AccessionNumber:        h.Text(TagAccessionNumber),
+			StudyID:                h.Text(TagStudyID),
+			ReferringPhysicianName: h.Text(TagReferringPhysicianName),
+			StudyDescription:       h.Text(TagStudyDescription),
+			SpecificCharacterSet:   h.Text(TagSpecificCharacterSet),
+			TimezoneOffsetFromUTC:  h.Text(TagTimezoneOffsetFromUTC),
+		},
+		Series: SeriesAttrs{
+			Modality:                        h.Text(TagModality),
+			SeriesNumber:                    h.Text(TagSeriesNumber),
+			SeriesDescription:               h.Text(TagSeriesDescription),
+			SeriesDate:                      h.Text(TagSeriesDate),
+			SeriesTime:                      h.Text(TagSeriesTime),
+			BodyPartExamined:                h.Text(TagBodyPartExamined),
+			PerformedProcedureStepStartDate: h.Text(TagPerformedProcedureStepStartDate),
+			PerformedProcedureStepStartTime: h.Text(TagPerformedProcedureStepStartTime),
+			ScheduledProcedureStepID:        itemText(h, TagRequestAttributesSequence, TagScheduledProcedureStepID),
+			RequestedProcedureID:            itemText(h, TagRequestAttributesSequence, TagRequestedProcedureID),
+			InstitutionName:                 h.Text(TagInstitutionName),
+			StationName:                     h.Text(TagStationName),
+			Manufacturer:                    h.Text(TagManufacturer),
+		},
+		Instance: InstanceAttrs{
+			InstanceNumber:  h.Text(TagInstanceNumber),
+			Rows:            h.Int(TagRows),
+			Columns:         h.Int(TagColumns),
+			BitsAllocated:   h.Int(TagBitsAllocated),
+			NumberOfFrames:  h.Int(TagNumberOfFrames),
+			ContentDate:     h.Text(TagContentDate),
+			ContentTime:     h.Text(TagContentTime),
+			AcquisitionDate: h.Text(TagAcquisitionDate),
+		},
+		Metadata: dcm.AppendJSON(nil, h),
+	}
+	if inst.Instance.NumberOfFrames == 0 && len(h.Frames) > 0 {
+		inst.Instance.NumberOfFrames = len(h.Frames)
+	}
+	return inst
+}
+
+// itemText returns a string attribute of the first item of a top-level
+// sequence. These (SH) values are ASCII in practice; padding is trimmed.
+func itemText(h *dcm.Header, seq, t dcm.Tag) string {
+	if h.Dataset == nil {
+		return ""
+	}
+	for _, e := range h.Dataset.Elements {
+		if e.Tag != seq || len(e.Items) == 0 || e.Items[0] == nil {
+			continue
+		}
+		for _, ie := range e.Items[0].Elements {
+			if ie.Tag == t {
+				return strings.TrimRight(string(ie.Value), " \x00")
+			}
+		}
+	}
+	return ""
+}
+
+// OpenInstance streams the stored Part 10 object as is.
+func (a *Archive) OpenInstance(ctx context.Context, inst *Instance) (io.ReadCloser, error) {
+	rc, err := a.Blobs.Open(ctx, inst.BlobKey, 0, -1)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open instance %s: %w", inst.SOPInstanceUID, err)
+	}
+	return rc, nil
+}
+
+// OpenFrame streams frame n (1-based) of inst and returns its length.
+// Native frames are one ranged read (byte-swapped on the fly for
+// big-endian data with BitsAllocated > 8); encapsulated frames
+// concatenate ranged reads of their fragments; deflated objects are
+// inflated from the start of the data set up to the frame. Unknown frame:
+// ErrNotFound.
+func (a *Archive) OpenFrame(ctx context.Context, inst *Instance, n int) (io.ReadCloser, int64, error) {
+	if n < 1 || n > len(inst.Frames) {
+		return nil, 0, fmt.Errorf("storage: frame %d of %s (has %d): %w", n, inst.SOPInstanceUID, len(inst.Frames), ErrNotFound)
+	}
+	frame := inst.Frames[n-1]
+	var length int64
+	for _, s := range frame {
+		length += s.Length
+	}
+	if inst.Deflated {
+		rc, err := a.openDeflatedFrame(ctx, inst, frame)
+		return rc, length, err
+	}
+	if len(frame) == 1 {
+		rc, err := a.Blobs.Open(ctx, inst.BlobKey, frame[0].Offset, frame[0].Length)
+		if err != nil {
+			return nil, 0, fmt.Errorf("storage: frame %d of %s: %w", n, inst.SOPInstanceUID, err)
+		}
+		if inst.BigEndian && !inst.Encapsulated && inst.Instance.BitsAllocated > 8 {
+			rc = newSwapReader(rc, inst.Instance.BitsAllocated/8)
+		}
+		return rc, length, nil
+	}
+	parts := make([]io.Reader, len(frame))
+	lazy := make([]*lazyRange, len(frame))
+	for i, s := range frame {
+		lazy[i] = &lazyRange{ctx: ctx, blobs: a.Blobs, key: inst.BlobKey, span: s}
+		parts[i] = lazy[i]
+	}
+	return &multiCloser{Reader: io.MultiReader(parts...), parts: lazy}, length, nil
+}
+
+// lazyRange opens its range on first Read and closes it at EOF, so a
+// frame of many fragments holds at most one open reader.
+type lazyRange struct {
+	ctx   context.Context
+	blobs BlobStore
+	key   string
+	span  dcm.Span
+	rc    io.ReadCloser
+	done  bool
+}
+
+func (l *lazyRange) Read(p []byte) (int, error) {
+	if l.done {
+		return 0, io.EOF
+	}
+	if l.rc == nil {
+		rc, err := l.blobs.Open(l.ctx, l.key, l.span.Offset, l.span.Length)
+		if err != nil {
+			return 0, err
+		}
+		l.rc = rc
+	}
+	n, err := l.rc.Read(p)
+	if err == io.EOF {
+		l.Close()
+	}
+	return n, err
+}
+
+func (l *lazyRange) Close() error {
+	l.done = true
+	if l.rc == nil {
+		return nil
+	}
+	err := l.rc.Close()
+	l.rc = nil
+	return err
+}
+
+type multiCloser struct {
+	io.Reader
+	parts []*lazyRange
+}
+
+func (m *multiCloser) Close() error {
+	var errs []error
+	for _, p := range m.parts {
+		errs = append(errs, p.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// openDeflatedFrame inflates the data set stream (stored from
+// DataSetOffset on) and returns the frame's spans. As dcm records them,
+// a span offset is DataSetOffset + the offset in the inflated bytes.
+func (a *Archive) openDeflatedFrame(ctx context.Context, inst *Instance, frame dcm.Frame) (io.ReadCloser, error) {
+	rc, err := a.Blobs.Open(ctx, inst.BlobKey, inst.DataSetOffset, -1)
+	if err != nil {
+		return nil, fmt.Errorf("storage: frame of %s: %w", inst.SOPInstanceUID, err)
+	}
+	fr := flate.NewReader(rc)
+	var readers []io.Reader
+	pos := inst.DataSetOffset
+	for _, s := range frame {
+		if s.Offset < pos {
+			fr.Close()
+			rc.Close()
+			return nil, fmt.Errorf("storage: frame of %s: spans out of order", inst.SOPInstanceUID)
+		}
+		readers = append(readers, &skipReader{r: fr, skip: s.Offset - pos}, io.LimitReader(fr, s.Length))
+		pos = s.Offset + s.Length
+	}
+	var r io.Reader = io.MultiReader(readers...)
+	var out io.ReadCloser = &readCloser{Reader: r, close: func() error { return errors.Join(fr.Close(), rc.Close()) }}
+	if inst.BigEndian && !inst.Encapsulated && inst.Instance.BitsAllocated > 8 {
+		out = newSwapReader(out, inst.Instance.BitsAllocated/8)
+	}
+	return out, nil
+}
+
+// skipReader discards skip bytes of r on first Read, then reports EOF:
+// it only positions the shared stream for the LimitReader after it.
+type skipReader struct {
+	r    io.Reader
+	skip int64
+}
+
+func (s *skipReader) Read(p []byte) (int, error) {
+	if s.skip > 0 {
+		n, err := io.CopyN(io.Discard, s.r, s.skip)
+		s.skip -= n
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+	}
+	return 0, io.EOF
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r *readCloser) Close() error { return r.close() }
+
+// swapReader reverses the byte order of each size-byte word streaming
+// through it (big-endian native pixel data to little endian).
+type swapReader struct {
+	rc   io.ReadCloser
+	size int
+	buf  []byte // swapped bytes not yet returned
+	part []byte // bytes of an incomplete word
+	err  error
+}
+
+func newSwapReader(rc io.ReadCloser, size int) io.ReadCloser {
+	if size <= 1 {
+		return rc
+	}
+	return &swapReader{rc: rc, size: size}
+}
+
+func (s *swapReader) Read(p []byte) (int, error) {
+	for len(s.buf) == 0 {
+		if s.err != nil {
+			if len(s.part) > 0 { // odd tail: pass through unswapped
+				s.buf, s.part = s.part, nil
+				break
+			}
+			return 0, s.err
+		}
+		chunk := make([]byte, len(s.part)+32*1024)
+		copy(chunk, s.part)
+		n, err := s.rc.Read(chunk[len(s.part):])
+		chunk = chunk[:len(s.part)+n]
+		s.err = err
+		whole := len(chunk) / s.size * s.size
+		for i := 0; i < whole; i += s.size {
+			w := chunk[i : i+s.size]
+			for a, b := 0, len(w)-1; a < b; a, b = a+1, b-1 {
+				w[a], w[b] = w[b], w[a]
+			}
+		}
+		s.buf, s.part = chunk[:whole], append([]byte(nil), chunk[whole:]...)
+	}
+	n := copy(p, s.buf)
+	s.buf = s.buf[n:]
+	return n, nil
+}
+
+func (s *swapReader) Close() error { return s.rc.Close() }
+
+// Delete removes a study, series (series != "") or instance (sop != "")
+// from the index, then its blobs. Blob delete failures are logged, not
+// returned: the rows are gone, and Sweep removes the orphans later.
+func (a *Archive) Delete(ctx context.Context, study, series, sop string) error {
+	keys, err := a.Index.Delete(ctx, study, series, sop)
+	if err != nil {
+		return fmt.Errorf("storage: delete: %w", err)
+	}
+	for _, k := range keys {
+		a.deleteBlob(ctx, k)
+	}
+	return nil
+}
+
+// Verify re-hashes the blob of every indexed instance and calls fn for
+// each one that is missing (err wraps ErrNotFound) or whose SHA-256
+// differs (ErrChecksum). An error from fn stops the walk.
+func (a *Archive) Verify(ctx context.Context, fn func(inst *Instance, err error) error) error {
+	const page = 500
+	for off := 0; ; off += page {
+		res, err := a.Index.Search(ctx, Query{Level: LevelInstance, Limit: page, Offset: off})
+		if err != nil {
+			return fmt.Errorf("storage: verify: %w", err)
+		}
+		for i := range res {
+			inst := &res[i].Instance
+			if err := a.verifyOne(ctx, inst); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if err := fn(inst, err); err != nil {
+					return err
+				}
+			}
+		}
+		if len(res) < page {
+			return nil
+		}
+	}
+}
+
+func (a *Archive) verifyOne(ctx context.Context, inst *Instance) error {
+	rc, err := a.Blobs.Open(ctx, inst.BlobKey, 0, -1)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, rc)
+	if err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != inst.SHA256 || n != inst.Size {
+		return fmt.Errorf("%w: %s: %d bytes, sha256 %s; indexed %d bytes, %s", ErrChecksum, inst.BlobKey, n, got, inst.Size, inst.SHA256)
+	}
+	return nil
+}
+
+// Sweep deletes instance blobs older than olderThan that no index row
+// references: what a crash between blob commit and index commit, or a
+// failed cleanup, left behind. olderThan must exceed the longest ingest
+// (blob commit to index commit), e.g. 1 h. It returns how many blobs it
+// deleted.
+func (a *Archive) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
+	cutoff := a.now().Add(-olderThan)
+	deleted := 0
+	err := a.Blobs.List(ctx, InstancePrefix, func(bi BlobInfo) error {
+		if bi.ModTime.After(cutoff) {
+			return nil
+		}
+		ok, err := a.Index.HasBlob(ctx, bi.Key)
+		if err != nil || ok {
+			return err
+		}
+		if err := a.Blobs.Delete(ctx, bi.Key); err != nil {
+			return err
+		}
+		a.logger().Info("storage: swept orphan blob", "key", bi.Key, "size", bi.Size, "modtime", bi.ModTime)
+		deleted++
+		return nil
+	})
+	if err != nil {
+		return deleted, fmt.Errorf("storage: sweep: %w", err)
+	}
+	return deleted, nil
+}

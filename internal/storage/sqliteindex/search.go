@@ -1,0 +1,278 @@
+package sqliteindex
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/cloudpacs/pacs/internal/storage"
+)
+
+const (
+	defaultLimit = 1000
+	maxLimit     = 10000
+)
+
+// columns maps matching attributes to columns; person names map to their
+// upper-cased _key columns.
+var columns = map[string]string{
+	"StudyDate":              "st.study_date",
+	"StudyTime":              "st.study_time",
+	"AccessionNumber":        "st.accession_number",
+	"ReferringPhysicianName": "st.referring_physician_key",
+	"PatientName":            "st.patient_name_key",
+	"PatientID":              "st.patient_id",
+	"IssuerOfPatientID":      "st.issuer_of_patient_id",
+	"PatientBirthDate":       "st.patient_birth_date",
+	"PatientSex":             "st.patient_sex",
+	"StudyInstanceUID":       "st.study_uid",
+	"StudyID":                "st.study_id",
+	"StudyDescription":       "st.study_description",
+	"ModalitiesInStudy":      "m.modality", // inside an EXISTS over the study's series
+
+	"Modality":                        "se.modality",
+	"SeriesInstanceUID":               "se.series_uid",
+	"SeriesNumber":                    "se.series_number",
+	"SeriesDescription":               "se.series_description",
+	"BodyPartExamined":                "se.body_part_examined",
+	"PerformedProcedureStepStartDate": "se.performed_procedure_step_start_date",
+	"PerformedProcedureStepStartTime": "se.performed_procedure_step_start_time",
+	"SeriesDate":                      "se.series_date",
+	"SeriesTime":                      "se.series_time",
+
+	"SOPClassUID":    "i.sop_class_uid",
+	"SOPInstanceUID": "i.sop_instance_uid",
+	"InstanceNumber": "i.instance_number",
+	"ContentDate":    "i.content_date",
+	"ContentTime":    "i.content_time",
+}
+
+// globEscape turns a DICOM wildcard pattern into a GLOB pattern: `*` and
+// `?` mean the same in both; `[` is GLOB's only other special character.
+func globEscape(p string) string { return strings.ReplaceAll(p, "[", "[[]") }
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// condSQL translates one condition into a boolean SQL expression.
+func condSQL(c storage.Cond) (string, []any, error) {
+	col, ok := columns[c.Attr.Keyword]
+	if !ok {
+		return "", nil, fmt.Errorf("%w: %s", storage.ErrUnsupportedMatch, c.Attr.Keyword)
+	}
+	numeric := c.Attr.VR == "IS"
+	var (
+		expr string
+		args []any
+	)
+	switch c.Kind {
+	case storage.MatchSingle:
+		if numeric {
+			n, _ := strconv.Atoi(c.Value)
+			expr, args = fmt.Sprintf("(%[1]s <> '' AND CAST(%[1]s AS INTEGER) = ?)", col), []any{n}
+		} else {
+			expr, args = col+" = ?", []any{c.Value}
+		}
+	case storage.MatchPrefix:
+		expr, args = fmt.Sprintf("substr(%s, 1, ?) = ?", col), []any{len(c.Value), c.Value}
+	case storage.MatchWildcard:
+		expr, args = col+" GLOB ?", []any{globEscape(c.Value)}
+	case storage.MatchList:
+		for _, v := range c.Values {
+			if numeric {
+				n, _ := strconv.Atoi(v)
+				args = append(args, n)
+			} else {
+				args = append(args, v)
+			}
+		}
+		if numeric {
+			expr = fmt.Sprintf("(%[1]s <> '' AND CAST(%[1]s AS INTEGER) IN (%[2]s))", col, placeholders(len(args)))
+		} else {
+			expr = fmt.Sprintf("%s IN (%s)", col, placeholders(len(args)))
+		}
+	case storage.MatchRange:
+		parts := []string{col + " <> ''"}
+		if c.Lo != "" {
+			parts = append(parts, col+" >= ?")
+			args = append(args, c.Lo)
+		}
+		if c.Hi != "" {
+			// Compare the value cut to the bound's length: an upper bound
+			// "1200" includes 120059.
+			parts = append(parts, fmt.Sprintf("substr(%s, 1, ?) <= ?", col))
+			args = append(args, len(c.Hi), c.Hi)
+		}
+		expr = "(" + strings.Join(parts, " AND ") + ")"
+	case storage.MatchFuzzy:
+		// A word matches when it starts a name component: look for
+		// " WORD" in " " + the name with component separators as spaces.
+		words := make([]string, len(c.Values))
+		for i, w := range c.Values {
+			words[i] = fmt.Sprintf("(' ' || replace(replace(%s, '^', ' '), '=', ' ')) GLOB ?", col)
+			args = append(args, "* "+globEscape(w)+"*")
+		}
+		expr = "(" + strings.Join(words, " AND ") + ")"
+	default:
+		return "", nil, fmt.Errorf("%w: %s: match kind %d", storage.ErrBadQuery, c.Attr.Keyword, c.Kind)
+	}
+	if c.Attr.Keyword == "ModalitiesInStudy" {
+		expr = "EXISTS (SELECT 1 FROM series m WHERE m.study_pk = st.study_pk AND " + expr + ")"
+	}
+	return expr, args, nil
+}
+
+// Search answers a QIDO query. See the package documentation for the
+// matching rules.
+func (x *Index) Search(ctx context.Context, q storage.Query) ([]storage.Result, error) {
+	conds, err := storage.ParseConds(q)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: search: %w", err)
+	}
+	where := []string{"1"}
+	var args []any
+	if q.StudyInstanceUID != "" {
+		where, args = append(where, "st.study_uid = ?"), append(args, q.StudyInstanceUID)
+	}
+	if q.SeriesInstanceUID != "" && q.Level >= storage.LevelSeries {
+		where, args = append(where, "se.series_uid = ?"), append(args, q.SeriesInstanceUID)
+	}
+	for _, c := range conds {
+		expr, a, err := condSQL(c)
+		if err != nil {
+			return nil, fmt.Errorf("sqliteindex: search: %w", err)
+		}
+		where, args = append(where, expr), append(args, a...)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	limit = min(limit, maxLimit)
+	args = append(args, limit, max(q.Offset, 0))
+	cond := strings.Join(where, " AND ")
+
+	var res []storage.Result
+	switch q.Level {
+	case storage.LevelStudy:
+		res, err = x.searchStudies(ctx, cond, args)
+	case storage.LevelSeries:
+		res, err = x.searchSeries(ctx, cond, args)
+	case storage.LevelInstance:
+		res, err = x.searchInstances(ctx, cond, args)
+	default:
+		return nil, fmt.Errorf("sqliteindex: search: %w: level %v", storage.ErrBadQuery, q.Level)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: search: %w", err)
+	}
+	return res, nil
+}
+
+func (x *Index) searchStudies(ctx context.Context, where string, args []any) ([]storage.Result, error) {
+	rows, err := x.r.QueryContext(ctx, `SELECT st.study_uid, `+studyAttrCols+`,
+		(SELECT COUNT(*) FROM series c WHERE c.study_pk = st.study_pk),
+		(SELECT COUNT(*) FROM instances c WHERE c.study_pk = st.study_pk),
+		(SELECT group_concat(DISTINCT c.modality) FROM series c WHERE c.study_pk = st.study_pk AND c.modality <> ''),
+		(SELECT group_concat(DISTINCT c.sop_class_uid) FROM instances c WHERE c.study_pk = st.study_pk AND c.sop_class_uid <> ''),
+		(SELECT c.metadata FROM instances c WHERE c.study_pk = st.study_pk ORDER BY c.instance_pk LIMIT 1)
+		FROM studies st
+		WHERE `+where+`
+		ORDER BY st.study_date DESC, st.study_time DESC, st.study_pk
+		LIMIT ? OFFSET ?`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []storage.Result
+	for rows.Next() {
+		var (
+			r          storage.Result
+			mods, clss sql.NullString
+			meta       []byte
+		)
+		s := &r.Study
+		dest := append([]any{&s.StudyInstanceUID}, studyAttrDest(&s.Attrs)...)
+		dest = append(dest, &s.NumberOfSeries, &s.NumberOfInstances, &mods, &clss, &meta)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		s.ModalitiesInStudy = splitSorted(mods.String)
+		s.SOPClassesInStudy = splitSorted(clss.String)
+		if s.Representative, err = decompress(meta); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func splitSorted(s string) []string {
+	if s == "" {
+		return nil
+	}
+	v := strings.Split(s, ",")
+	slices.Sort(v)
+	return v
+}
+
+func (x *Index) searchSeries(ctx context.Context, where string, args []any) ([]storage.Result, error) {
+	rows, err := x.r.QueryContext(ctx, `SELECT st.study_uid, `+studyAttrCols+`, se.series_uid, `+seriesAttrCols+`,
+		(SELECT COUNT(*) FROM instances c WHERE c.series_pk = se.series_pk),
+		(SELECT c.metadata FROM instances c WHERE c.series_pk = se.series_pk ORDER BY c.instance_pk LIMIT 1)
+		FROM series se JOIN studies st ON st.study_pk = se.study_pk
+		WHERE `+where+`
+		ORDER BY `+seriesOrder+`
+		LIMIT ? OFFSET ?`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []storage.Result
+	for rows.Next() {
+		var (
+			r    storage.Result
+			meta []byte
+		)
+		dest := append([]any{&r.Study.StudyInstanceUID}, studyAttrDest(&r.Study.Attrs)...)
+		dest = append(dest, &r.Series.SeriesInstanceUID)
+		dest = append(dest, seriesAttrDest(&r.Series.Attrs)...)
+		dest = append(dest, &r.Series.NumberOfInstances, &meta)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if r.Series.Representative, err = decompress(meta); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (x *Index) searchInstances(ctx context.Context, where string, args []any) ([]storage.Result, error) {
+	rows, err := x.r.QueryContext(ctx, `SELECT `+instanceCols+instanceFrom+`
+		WHERE `+where+`
+		ORDER BY (i.instance_number = ''), CAST(i.instance_number AS INTEGER), i.instance_pk
+		LIMIT ? OFFSET ?`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []storage.Result
+	for rows.Next() {
+		inst, err := scanInstance(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, storage.Result{
+			Study:    storage.StudyResult{StudyInstanceUID: inst.StudyInstanceUID, Attrs: inst.Study},
+			Series:   storage.SeriesResult{SeriesInstanceUID: inst.SeriesInstanceUID, Attrs: inst.Series, Representative: inst.Metadata},
+			Instance: *inst,
+		})
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,580 @@
+package sqliteindex
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers driver "sqlite"
+
+	"github.com/cloudpacs/pacs/internal/storage"
+)
+
+var _ storage.Index = (*Index)(nil)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Index is a storage.Index on one SQLite database file.
+type Index struct {
+	w *sql.DB // exactly one connection: every write
+	r *sql.DB // read pool (the same as w for in-memory databases)
+	// Now stamps rows and study versions; time.Now when nil.
+	Now func() time.Time
+}
+
+const readConns = 4
+
+// Open opens (creating if needed) the database at dsnOrPath and applies
+// the migrations. dsnOrPath is a file path, a "file:" URI (its query
+// parameters are kept, e.g. _pragma=...), or ":memory:" for a private
+// in-memory database (one connection for reads and writes).
+func Open(ctx context.Context, dsnOrPath string) (*Index, error) {
+	memory := dsnOrPath == ":memory:" || dsnOrPath == ""
+	base, query := "file::memory:", url.Values{}
+	if !memory {
+		base = dsnOrPath
+		if strings.HasPrefix(dsnOrPath, "file:") {
+			if b, q, ok := strings.Cut(dsnOrPath, "?"); ok {
+				base = b
+				var err error
+				if query, err = url.ParseQuery(q); err != nil {
+					return nil, fmt.Errorf("sqliteindex: open: bad DSN: %w", err)
+				}
+			}
+		} else {
+			base = "file:" + dsnOrPath
+		}
+	}
+	pragmas := []string{"busy_timeout(10000)", "foreign_keys(1)"}
+	if !memory {
+		pragmas = append(pragmas, "journal_mode(WAL)")
+	}
+	if !hasPragma(query, "synchronous") {
+		pragmas = append(pragmas, "synchronous(FULL)")
+	}
+	dsn := func(extra url.Values) string {
+		q := url.Values{}
+		for k, v := range query {
+			q[k] = append([]string(nil), v...)
+		}
+		for _, p := range pragmas {
+			q.Add("_pragma", p)
+		}
+		for k, v := range extra {
+			q[k] = append(q[k], v...)
+		}
+		return base + "?" + q.Encode()
+	}
+
+	w, err := sql.Open("sqlite", dsn(url.Values{"_txlock": {"immediate"}}))
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: open: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	x := &Index{w: w, r: w}
+	if err := x.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if !memory {
+		r, err := sql.Open("sqlite", dsn(url.Values{"_pragma": {"query_only(1)"}}))
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("sqliteindex: open: %w", err)
+		}
+		r.SetMaxOpenConns(readConns)
+		r.SetMaxIdleConns(readConns)
+		x.r = r
+	}
+	if err := x.Ping(ctx); err != nil {
+		x.Close()
+		return nil, err
+	}
+	return x, nil
+}
+
+func hasPragma(q url.Values, name string) bool {
+	for _, p := range q["_pragma"] {
+		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(p)), name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (x *Index) migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("sqliteindex: migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, x.w, sub, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("sqliteindex: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("sqliteindex: migrate: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (x *Index) Close() error {
+	err := x.w.Close()
+	if x.r != x.w {
+		err = errors.Join(err, x.r.Close())
+	}
+	return err
+}
+
+// Ping checks both connection pools.
+func (x *Index) Ping(ctx context.Context) error {
+	for _, db := range []*sql.DB{x.w, x.r} {
+		if err := db.PingContext(ctx); err != nil {
+			return fmt.Errorf("sqliteindex: ping: %w: %w", storage.ErrUnavailable, err)
+		}
+	}
+	return nil
+}
+
+func (x *Index) now() time.Time {
+	if x.Now != nil {
+		return x.Now()
+	}
+	return time.Now()
+}
+
+// Compression of metadata documents. EncodeAll/DecodeAll are safe for
+// concurrent use.
+var (
+	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
+)
+
+func compress(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return zenc.EncodeAll(b, make([]byte, 0, len(b)/4+64))
+}
+
+func decompress(b []byte) ([]byte, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	out, err := zdec.DecodeAll(b, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: decompress: %w", err)
+	}
+	return out, nil
+}
+
+// Column lists, kept in the order of the attribute structs.
+
+const studyAttrCols = `st.patient_name, st.patient_id, st.issuer_of_patient_id, st.patient_birth_date,
+	st.patient_sex, st.study_date, st.study_time, st.accession_number, st.study_id,
+	st.referring_physician_name, st.study_description, st.specific_character_set,
+	st.timezone_offset_from_utc`
+
+func studyAttrDest(a *storage.StudyAttrs) []any {
+	return []any{&a.PatientName, &a.PatientID, &a.IssuerOfPatientID, &a.PatientBirthDate,
+		&a.PatientSex, &a.StudyDate, &a.StudyTime, &a.AccessionNumber, &a.StudyID,
+		&a.ReferringPhysicianName, &a.StudyDescription, &a.SpecificCharacterSet,
+		&a.TimezoneOffsetFromUTC}
+}
+
+const seriesAttrCols = `se.modality, se.series_number, se.series_description, se.series_date,
+	se.series_time, se.body_part_examined, se.performed_procedure_step_start_date,
+	se.performed_procedure_step_start_time, se.scheduled_procedure_step_id,
+	se.requested_procedure_id, se.institution_name, se.station_name, se.manufacturer`
+
+func seriesAttrDest(a *storage.SeriesAttrs) []any {
+	return []any{&a.Modality, &a.SeriesNumber, &a.SeriesDescription, &a.SeriesDate,
+		&a.SeriesTime, &a.BodyPartExamined, &a.PerformedProcedureStepStartDate,
+		&a.PerformedProcedureStepStartTime, &a.ScheduledProcedureStepID,
+		&a.RequestedProcedureID, &a.InstitutionName, &a.StationName, &a.Manufacturer}
+}
+
+const instanceCols = `st.study_uid, se.series_uid, i.sop_instance_uid, i.sop_class_uid,
+	i.transfer_syntax_uid, i.blob_key, i.size, i.sha256, i.created, i.frames,
+	i.encapsulated, i.deflated, i.big_endian, i.data_set_offset,
+	i.instance_number, i.rows, i.columns, i.bits_allocated, i.number_of_frames,
+	i.content_date, i.content_time, i.acquisition_date, i.metadata, ` +
+	studyAttrCols + `, ` + seriesAttrCols
+
+const instanceFrom = ` FROM instances i
+	JOIN series se ON se.series_pk = i.series_pk
+	JOIN studies st ON st.study_pk = i.study_pk`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanInstance(s scanner) (*storage.Instance, error) {
+	var (
+		inst           storage.Instance
+		created        int64
+		frames, meta   []byte
+		enc, defl, big bool
+	)
+	a := &inst.Instance
+	dest := []any{&inst.StudyInstanceUID, &inst.SeriesInstanceUID, &inst.SOPInstanceUID, &inst.SOPClassUID,
+		&inst.TransferSyntaxUID, &inst.BlobKey, &inst.Size, &inst.SHA256, &created, &frames,
+		&enc, &defl, &big, &inst.DataSetOffset,
+		&a.InstanceNumber, &a.Rows, &a.Columns, &a.BitsAllocated, &a.NumberOfFrames,
+		&a.ContentDate, &a.ContentTime, &a.AcquisitionDate, &meta}
+	dest = append(dest, studyAttrDest(&inst.Study)...)
+	dest = append(dest, seriesAttrDest(&inst.Series)...)
+	if err := s.Scan(dest...); err != nil {
+		return nil, err
+	}
+	inst.Created = time.Unix(0, created).UTC()
+	inst.Encapsulated, inst.Deflated, inst.BigEndian = enc, defl, big
+	var err error
+	if inst.Frames, err = storage.DecodeFrames(frames); err != nil {
+		return nil, fmt.Errorf("sqliteindex: instance %s: %w", inst.SOPInstanceUID, err)
+	}
+	if inst.Metadata, err = decompress(meta); err != nil {
+		return nil, err
+	}
+	return &inst, nil
+}
+
+// PutInstance records inst in one transaction (see storage.Index).
+//
+// Once ctx is checked, the transaction runs without cancellation: it is
+// short, and a commit that succeeds after the caller gave up would
+// otherwise be reported as failed, and the caller would delete the blob
+// of a committed row.
+func (x *Index) PutInstance(ctx context.Context, inst *storage.Instance, replace bool) (storage.PutResult, error) {
+	if inst == nil || inst.StudyInstanceUID == "" || inst.SeriesInstanceUID == "" || inst.SOPInstanceUID == "" || inst.BlobKey == "" {
+		return storage.PutResult{}, errors.New("sqliteindex: put: instance without UIDs or blob key")
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.PutResult{}, fmt.Errorf("sqliteindex: put %s: %w", inst.SOPInstanceUID, err)
+	}
+	ctx = context.WithoutCancel(ctx)
+	res, err := x.put(ctx, inst, replace)
+	if err != nil {
+		return storage.PutResult{}, fmt.Errorf("sqliteindex: put %s: %w", inst.SOPInstanceUID, err)
+	}
+	return res, nil
+}
+
+func (x *Index) put(ctx context.Context, in *storage.Instance, replace bool) (storage.PutResult, error) {
+	inst := *in
+	now := x.now()
+	if inst.Created.IsZero() {
+		inst.Created = now
+	}
+	tx, err := x.w.BeginTx(ctx, nil)
+	if err != nil {
+		return storage.PutResult{}, err
+	}
+	defer tx.Rollback()
+
+	var (
+		pk                  int64
+		studyUID, seriesUID string
+		oldSHA, oldKey      string
+		existingStudyPK     int64
+	)
+	err = tx.QueryRowContext(ctx, `SELECT i.instance_pk, st.study_uid, se.series_uid, i.sha256, i.blob_key, i.study_pk`+
+		instanceFrom+` WHERE i.sop_instance_uid = ?`, inst.SOPInstanceUID).
+		Scan(&pk, &studyUID, &seriesUID, &oldSHA, &oldKey, &existingStudyPK)
+	switch {
+	case err == nil:
+		if studyUID != inst.StudyInstanceUID || seriesUID != inst.SeriesInstanceUID {
+			return storage.PutResult{}, fmt.Errorf("%w: SOP instance already stored under study %s series %s",
+				storage.ErrConflict, studyUID, seriesUID)
+		}
+		if oldSHA == inst.SHA256 {
+			stored, err := scanInstance(tx.QueryRowContext(ctx, `SELECT `+instanceCols+instanceFrom+` WHERE i.instance_pk = ?`, pk))
+			if err != nil {
+				return storage.PutResult{}, err
+			}
+			return storage.PutResult{Stored: *stored, Duplicate: true}, nil
+		}
+		if !replace {
+			return storage.PutResult{}, fmt.Errorf("%w: SHA-256 %s differs from the stored %s", storage.ErrExists, inst.SHA256, oldSHA)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE instances SET
+			sop_class_uid = ?, transfer_syntax_uid = ?, blob_key = ?, size = ?, sha256 = ?, created = ?,
+			frames = ?, encapsulated = ?, deflated = ?, big_endian = ?, data_set_offset = ?,
+			instance_number = ?, rows = ?, columns = ?, bits_allocated = ?, number_of_frames = ?,
+			content_date = ?, content_time = ?, acquisition_date = ?, metadata = ?
+			WHERE instance_pk = ?`, append(instanceValues(&inst)[1:], pk)...); err != nil {
+			return storage.PutResult{}, err
+		}
+		if err := bumpVersion(ctx, tx, existingStudyPK, inst.StudyInstanceUID, now); err != nil {
+			return storage.PutResult{}, err
+		}
+		if err := tx.Commit(); err != nil {
+			return storage.PutResult{}, err
+		}
+		res := storage.PutResult{Stored: inst}
+		if oldKey != inst.BlobKey {
+			res.ReplacedBlobKey = oldKey
+		}
+		return res, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return storage.PutResult{}, err
+	}
+
+	// New instance: upsert study and series (first writer's attributes
+	// win), then insert.
+	s := &inst.Study
+	var studyPK int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO studies (study_uid,
+		patient_name, patient_name_key, patient_id, issuer_of_patient_id, patient_birth_date,
+		patient_sex, study_date, study_time, accession_number, study_id,
+		referring_physician_name, referring_physician_key, study_description,
+		specific_character_set, timezone_offset_from_utc, version, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (study_uid) DO UPDATE SET version = max(studies.version + 1, excluded.version)
+		RETURNING study_pk`,
+		inst.StudyInstanceUID,
+		s.PatientName, storage.NameKey(s.PatientName), s.PatientID, s.IssuerOfPatientID, s.PatientBirthDate,
+		s.PatientSex, s.StudyDate, s.StudyTime, s.AccessionNumber, s.StudyID,
+		s.ReferringPhysicianName, storage.NameKey(s.ReferringPhysicianName), s.StudyDescription,
+		s.SpecificCharacterSet, s.TimezoneOffsetFromUTC, now.UnixNano(), now.UnixNano(),
+	).Scan(&studyPK)
+	if err != nil {
+		return storage.PutResult{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM metadata_cache WHERE study_uid = ?`, inst.StudyInstanceUID); err != nil {
+		return storage.PutResult{}, err
+	}
+	se := &inst.Series
+	var seriesPK, seriesStudyPK int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO series (study_pk, series_uid,
+		modality, series_number, series_description, series_date, series_time,
+		body_part_examined, performed_procedure_step_start_date, performed_procedure_step_start_time,
+		scheduled_procedure_step_id, requested_procedure_id, institution_name, station_name, manufacturer)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (series_uid) DO UPDATE SET series_uid = excluded.series_uid
+		RETURNING series_pk, study_pk`,
+		studyPK, inst.SeriesInstanceUID,
+		se.Modality, se.SeriesNumber, se.SeriesDescription, se.SeriesDate, se.SeriesTime,
+		se.BodyPartExamined, se.PerformedProcedureStepStartDate, se.PerformedProcedureStepStartTime,
+		se.ScheduledProcedureStepID, se.RequestedProcedureID, se.InstitutionName, se.StationName, se.Manufacturer,
+	).Scan(&seriesPK, &seriesStudyPK)
+	if err != nil {
+		return storage.PutResult{}, err
+	}
+	if seriesStudyPK != studyPK {
+		return storage.PutResult{}, fmt.Errorf("%w: series %s belongs to another study", storage.ErrConflict, inst.SeriesInstanceUID)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO instances (series_pk, study_pk, sop_instance_uid,
+		sop_class_uid, transfer_syntax_uid, blob_key, size, sha256, created,
+		frames, encapsulated, deflated, big_endian, data_set_offset,
+		instance_number, rows, columns, bits_allocated, number_of_frames,
+		content_date, content_time, acquisition_date, metadata)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		append([]any{seriesPK, studyPK}, instanceValues(&inst)...)...); err != nil {
+		return storage.PutResult{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return storage.PutResult{}, err
+	}
+	return storage.PutResult{Stored: inst}, nil
+}
+
+// instanceValues lists sop_instance_uid .. metadata in column order.
+func instanceValues(inst *storage.Instance) []any {
+	a := &inst.Instance
+	return []any{inst.SOPInstanceUID,
+		inst.SOPClassUID, inst.TransferSyntaxUID, inst.BlobKey, inst.Size, inst.SHA256, inst.Created.UnixNano(),
+		storage.EncodeFrames(nil, inst.Frames), inst.Encapsulated, inst.Deflated, inst.BigEndian, inst.DataSetOffset,
+		a.InstanceNumber, a.Rows, a.Columns, a.BitsAllocated, a.NumberOfFrames,
+		a.ContentDate, a.ContentTime, a.AcquisitionDate, compress(inst.Metadata)}
+}
+
+func bumpVersion(ctx context.Context, tx *sql.Tx, studyPK int64, studyUID string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE studies SET version = max(version + 1, ?) WHERE study_pk = ?`, now.UnixNano(), studyPK); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM metadata_cache WHERE study_uid = ?`, studyUID)
+	return err
+}
+
+func notFound(what string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqliteindex: %s: %w", what, storage.ErrNotFound)
+	}
+	return fmt.Errorf("sqliteindex: %s: %w", what, err)
+}
+
+// Instance returns one instance by UID.
+func (x *Index) Instance(ctx context.Context, study, series, sop string) (*storage.Instance, error) {
+	inst, err := scanInstance(x.r.QueryRowContext(ctx, `SELECT `+instanceCols+instanceFrom+`
+		WHERE i.sop_instance_uid = ? AND (? = '' OR st.study_uid = ?) AND (? = '' OR se.series_uid = ?)`,
+		sop, study, study, series, series))
+	if err != nil {
+		return nil, notFound("instance "+sop, err)
+	}
+	return inst, nil
+}
+
+const seriesOrder = `(se.series_number = ''), CAST(se.series_number AS INTEGER), se.series_pk`
+const instanceOrder = `(i.instance_number = ''), CAST(i.instance_number AS INTEGER), i.sop_instance_uid`
+
+// Instances lists the instances of a study or series, by series number,
+// then instance number, then SOP Instance UID.
+func (x *Index) Instances(ctx context.Context, study, series string) ([]*storage.Instance, error) {
+	rows, err := x.r.QueryContext(ctx, `SELECT `+instanceCols+instanceFrom+`
+		WHERE st.study_uid = ? AND (? = '' OR se.series_uid = ?)
+		ORDER BY `+seriesOrder+`, `+instanceOrder, study, series, series)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: instances: %w", err)
+	}
+	defer rows.Close()
+	var out []*storage.Instance
+	for rows.Next() {
+		inst, err := scanInstance(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqliteindex: instances: %w", err)
+		}
+		out = append(out, inst)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqliteindex: instances: %w", err)
+	}
+	if len(out) == 0 { // studies and series never stay empty
+		return nil, fmt.Errorf("sqliteindex: instances of %s %s: %w", study, series, storage.ErrNotFound)
+	}
+	return out, nil
+}
+
+// Delete removes a study, series or instance, then the series and
+// studies left empty, and returns the blob keys of the removed rows.
+func (x *Index) Delete(ctx context.Context, study, series, sop string) ([]string, error) {
+	if study == "" && series == "" && sop == "" {
+		return nil, errors.New("sqliteindex: delete: no UID")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ctx = context.WithoutCancel(ctx) // see PutInstance
+	tx, err := x.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+	}
+	defer tx.Rollback()
+	where := `(? = '' OR st.study_uid = ?) AND (? = '' OR se.series_uid = ?) AND (? = '' OR i.sop_instance_uid = ?)`
+	args := []any{study, study, series, series, sop, sop}
+	rows, err := tx.QueryContext(ctx, `SELECT i.instance_pk, i.blob_key, i.study_pk, st.study_uid`+instanceFrom+` WHERE `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+	}
+	var (
+		pks     []int64
+		keys    []string
+		studies = map[int64]string{}
+	)
+	for rows.Next() {
+		var pk, studyPK int64
+		var key, uid string
+		if err := rows.Scan(&pk, &key, &studyPK, &uid); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+		}
+		pks, keys = append(pks, pk), append(keys, key)
+		studies[studyPK] = uid
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+	}
+	if len(pks) == 0 {
+		return nil, fmt.Errorf("sqliteindex: delete %s/%s/%s: %w", study, series, sop, storage.ErrNotFound)
+	}
+	del, err := tx.PrepareContext(ctx, `DELETE FROM instances WHERE instance_pk = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+	}
+	defer del.Close()
+	for _, pk := range pks {
+		if _, err := del.ExecContext(ctx, pk); err != nil {
+			return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+		}
+	}
+	now := x.now()
+	for studyPK, uid := range studies {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM series WHERE study_pk = ?
+			AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.series_pk = series.series_pk)`, studyPK); err != nil {
+			return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM studies WHERE study_pk = ?
+			AND NOT EXISTS (SELECT 1 FROM series se WHERE se.study_pk = studies.study_pk)`, studyPK)
+		if err != nil {
+			return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			err = bumpVersion(ctx, tx, studyPK, uid, now)
+		} else {
+			_, err = tx.ExecContext(ctx, `DELETE FROM metadata_cache WHERE study_uid = ?`, uid)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+	}
+	return keys, nil
+}
+
+// StudyVersion returns the study's version counter.
+func (x *Index) StudyVersion(ctx context.Context, study string) (int64, error) {
+	var v int64
+	err := x.r.QueryRowContext(ctx, `SELECT version FROM studies WHERE study_uid = ?`, study).Scan(&v)
+	if err != nil {
+		return 0, notFound("study version "+study, err)
+	}
+	return v, nil
+}
+
+// CachedMetadata returns a cached document built from the current
+// version of the study, or ErrNotFound.
+func (x *Index) CachedMetadata(ctx context.Context, study, key string, version int64) ([]byte, error) {
+	var doc []byte
+	err := x.r.QueryRowContext(ctx, `SELECT c.doc FROM metadata_cache c
+		JOIN studies st ON st.study_uid = c.study_uid AND st.version = c.version
+		WHERE c.study_uid = ? AND c.key = ? AND c.version = ?`, study, key, version).Scan(&doc)
+	if err != nil {
+		return nil, notFound("cached metadata "+key, err)
+	}
+	return decompress(doc)
+}
+
+// PutCachedMetadata keeps doc if version is still the study's current
+// version; a document built from an older version is dropped silently.
+func (x *Index) PutCachedMetadata(ctx context.Context, study, key string, version int64, doc []byte) error {
+	_, err := x.w.ExecContext(ctx, `INSERT INTO metadata_cache (study_uid, key, version, doc)
+		SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM studies WHERE study_uid = ? AND version = ?)
+		ON CONFLICT (study_uid, key) DO UPDATE SET version = excluded.version, doc = excluded.doc`,
+		study, key, version, compress(doc), study, version)
+	if err != nil {
+		return fmt.Errorf("sqliteindex: put cached metadata %s: %w", key, err)
+	}
+	return nil
+}
+
+// HasBlob reports whether an instance row references key.
+func (x *Index) HasBlob(ctx context.Context, key string) (bool, error) {
+	var ok bool
+	if err := x.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM instances WHERE blob_key = ?)`, key).Scan(&ok); err != nil {
+		return false, fmt.Errorf("sqliteindex: has blob: %w", err)
+	}
+	return ok, nil
+}

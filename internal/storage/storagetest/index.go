@@ -1,0 +1,669 @@
+package storagetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloudpacs/pacs/internal/dcm"
+	"github.com/cloudpacs/pacs/internal/storage"
+	"github.com/google/go-cmp/cmp"
+)
+
+const (
+	ctImage = "1.2.840.10008.5.1.4.1.1.2"
+	mrImage = "1.2.840.10008.5.1.4.1.1.4"
+	basicSR = "1.2.840.10008.5.1.4.1.1.88.11"
+	ptImage = "1.2.840.10008.5.1.4.1.1.128"
+)
+
+// NewTestInstance returns a synthetic instance with a unique blob key,
+// a SHA-256 derived from the UIDs and small DICOM JSON metadata.
+func NewTestInstance(study, series, sop string) *storage.Instance {
+	return &storage.Instance{
+		StudyInstanceUID:  study,
+		SeriesInstanceUID: series,
+		SOPInstanceUID:    sop,
+		SOPClassUID:       ctImage,
+		TransferSyntaxUID: "1.2.840.10008.1.2.1",
+		BlobKey:           "instances/00/00/" + sop + ".dcm",
+		Size:              1234,
+		SHA256:            fmt.Sprintf("%064x", len(sop)) + "-" + sop,
+		Created:           time.Unix(1_700_000_000, 123).UTC(),
+		Frames:            []dcm.Frame{{{Offset: 1000, Length: 234}}},
+		DataSetOffset:     132 + 60,
+		Study:             storage.StudyAttrs{PatientName: "Test^Patient", PatientID: "T1", StudyDate: "20240101"},
+		Series:            storage.SeriesAttrs{Modality: "CT", SeriesNumber: "1"},
+		Instance:          storage.InstanceAttrs{InstanceNumber: "1", Rows: 16, Columns: 16, BitsAllocated: 16, NumberOfFrames: 1},
+		Metadata:          []byte(`{"00080018":{"vr":"UI","Value":["` + sop + `"]}}`),
+	}
+}
+
+// fixture is a small archive that exercises every matching form.
+func fixture() []*storage.Instance {
+	var out []*storage.Instance
+	add := func(study, series, sop string, edit func(*storage.Instance)) {
+		inst := NewTestInstance(study, series, sop)
+		edit(inst)
+		out = append(out, inst)
+	}
+	studyA := storage.StudyAttrs{PatientName: "Doe^John", PatientID: "P1", IssuerOfPatientID: "HOSP", PatientBirthDate: "19700101",
+		PatientSex: "M", StudyDate: "20200115", StudyTime: "083000", AccessionNumber: "ACC1", StudyID: "S1",
+		ReferringPhysicianName: "Smith^Anna", StudyDescription: "CT Chest [contrast]"}
+	studyB := storage.StudyAttrs{PatientName: "DOE^JANE", PatientID: "P2", PatientSex: "F", StudyDate: "20201231",
+		StudyTime: "120030", AccessionNumber: "ACC2", StudyDescription: "MR Brain"}
+	studyC := storage.StudyAttrs{PatientName: "Müller^Jürgen Karl", PatientID: "p1", PatientSex: "M", StudyDate: "20210601",
+		StudyTime: "0800", AccessionNumber: "acc1", StudyDescription: "ct chest"}
+	studyD := storage.StudyAttrs{PatientName: "Doeman^Jo", PatientID: "P3"}
+	for sop, n := range map[string]string{"1.1.1.1": "10", "1.1.1.2": "2", "1.1.1.3": "1"} {
+		add("1.1", "1.1.1", sop, func(i *storage.Instance) {
+			i.Study = studyA
+			i.Series = storage.SeriesAttrs{Modality: "CT", SeriesNumber: "2", SeriesDescription: "Axial", BodyPartExamined: "CHEST"}
+			i.Instance.InstanceNumber = n
+		})
+	}
+	add("1.1", "1.1.2", "1.1.2.1", func(i *storage.Instance) {
+		i.Study = studyA
+		i.Series = storage.SeriesAttrs{Modality: "SR", SeriesNumber: "10"}
+		i.SOPClassUID = basicSR
+		i.Frames = nil
+	})
+	add("1.2", "1.2.1", "1.2.1.1", func(i *storage.Instance) {
+		i.Study = studyB
+		i.Series = storage.SeriesAttrs{Modality: "MR", SeriesNumber: "1"}
+		i.SOPClassUID = mrImage
+		i.Instance.InstanceNumber = "1"
+	})
+	add("1.3", "1.3.1", "1.3.1.1", func(i *storage.Instance) {
+		i.Study = studyC
+		i.Series = storage.SeriesAttrs{Modality: "CT", SeriesNumber: "1"}
+		i.Instance.InstanceNumber = "5"
+	})
+	add("1.3", "1.3.2", "1.3.2.1", func(i *storage.Instance) {
+		i.Study = studyC
+		i.Series = storage.SeriesAttrs{Modality: "PT", SeriesNumber: "2"}
+		i.SOPClassUID = ptImage
+		i.Instance.InstanceNumber = "6"
+	})
+	add("1.4", "1.4.1", "1.4.1.1", func(i *storage.Instance) {
+		i.Study = studyD
+		i.Series = storage.SeriesAttrs{Modality: "OT"}
+		i.Instance.InstanceNumber = ""
+	})
+	// Map iteration gave a random order within study A; keep A's first
+	// put deterministic for Representative checks.
+	for i, inst := range out {
+		if inst.SOPInstanceUID == "1.1.1.1" {
+			out[0], out[i] = out[i], out[0]
+		}
+	}
+	return out
+}
+
+func putAll(t *testing.T, x storage.Index, insts []*storage.Instance) {
+	t.Helper()
+	for _, inst := range insts {
+		if _, err := x.PutInstance(t.Context(), inst, false); err != nil {
+			t.Fatalf("PutInstance(%s): %v", inst.SOPInstanceUID, err)
+		}
+	}
+}
+
+// TestIndex runs the Index conformance suite. newIndex returns a fresh,
+// empty index; clean-up goes through t.Cleanup.
+func TestIndex(t *testing.T, newIndex func(t *testing.T) storage.Index) {
+	t.Run("PutGet", func(t *testing.T) {
+		x := newIndex(t)
+		inst := NewTestInstance("1.9", "1.9.1", "1.9.1.1")
+		inst.Frames = []dcm.Frame{{{Offset: 5000, Length: 10}, {Offset: 5020, Length: 7}}, {{Offset: 6000, Length: 1 << 40}}}
+		inst.Encapsulated, inst.BigEndian = true, true
+		res, err := x.PutInstance(t.Context(), inst, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Duplicate || res.ReplacedBlobKey != "" {
+			t.Fatalf("PutInstance(new) = %+v", res)
+		}
+		for _, path := range [][2]string{{"", ""}, {"1.9", ""}, {"1.9", "1.9.1"}, {"", "1.9.1"}} {
+			got, err := x.Instance(t.Context(), path[0], path[1], "1.9.1.1")
+			if err != nil {
+				t.Fatalf("Instance(%q, %q): %v", path[0], path[1], err)
+			}
+			if diff := cmp.Diff(inst, got); diff != "" {
+				t.Fatalf("Instance mismatch (-put +got):\n%s", diff)
+			}
+		}
+		for _, path := range [][3]string{{"1.8", "", "1.9.1.1"}, {"1.9", "1.9.2", "1.9.1.1"}, {"", "", "1.9.1.2"}} {
+			if _, err := x.Instance(t.Context(), path[0], path[1], path[2]); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("Instance(%v) error = %v, want ErrNotFound", path, err)
+			}
+		}
+		if ok, err := x.HasBlob(t.Context(), inst.BlobKey); err != nil || !ok {
+			t.Errorf("HasBlob(put key) = %v, %v", ok, err)
+		}
+		if ok, err := x.HasBlob(t.Context(), "instances/ff/ff/none.dcm"); err != nil || ok {
+			t.Errorf("HasBlob(other key) = %v, %v", ok, err)
+		}
+		if err := x.Ping(t.Context()); err != nil {
+			t.Error(err)
+		}
+	})
+
+	t.Run("DuplicateSameSHA", func(t *testing.T) {
+		x := newIndex(t)
+		inst := NewTestInstance("1.9", "1.9.1", "1.9.1.1")
+		putAll(t, x, []*storage.Instance{inst})
+		v0, _ := x.StudyVersion(t.Context(), "1.9")
+		again := NewTestInstance("1.9", "1.9.1", "1.9.1.1")
+		again.BlobKey = "instances/11/11/other.dcm"
+		res, err := x.PutInstance(t.Context(), again, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Duplicate || res.Stored.BlobKey != inst.BlobKey {
+			t.Fatalf("PutInstance(duplicate) = Duplicate %v, key %q; want true, %q", res.Duplicate, res.Stored.BlobKey, inst.BlobKey)
+		}
+		if v1, _ := x.StudyVersion(t.Context(), "1.9"); v1 != v0 {
+			t.Errorf("duplicate changed the study version %d -> %d", v0, v1)
+		}
+		if ok, _ := x.HasBlob(t.Context(), again.BlobKey); ok {
+			t.Error("duplicate's blob key got indexed")
+		}
+	})
+
+	t.Run("DifferentSHAExists", func(t *testing.T) {
+		x := newIndex(t)
+		inst := NewTestInstance("1.9", "1.9.1", "1.9.1.1")
+		putAll(t, x, []*storage.Instance{inst})
+		other := NewTestInstance("1.9", "1.9.1", "1.9.1.1")
+		other.SHA256, other.BlobKey = "ff", "instances/11/11/other.dcm"
+		if _, err := x.PutInstance(t.Context(), other, false); !errors.Is(err, storage.ErrExists) {
+			t.Fatalf("PutInstance(different SHA) error = %v, want ErrExists", err)
+		}
+		got, err := x.Instance(t.Context(), "", "", "1.9.1.1")
+		if err != nil || got.BlobKey != inst.BlobKey {
+			t.Fatalf("row changed after ErrExists: %v %v", got, err)
+		}
+	})
+
+	t.Run("Replace", func(t *testing.T) {
+		x := newIndex(t)
+		inst := NewTestInstance("1.9", "1.9.1", "1.9.1.1")
+		putAll(t, x, []*storage.Instance{inst})
+		v0, _ := x.StudyVersion(t.Context(), "1.9")
+		other := NewTestInstance("1.9", "1.9.1", "1.9.1.1")
+		other.SHA256, other.BlobKey, other.Size = "ff", "instances/11/11/other.dcm", 99
+		other.Metadata = []byte(`{"replaced":true}`)
+		res, err := x.PutInstance(t.Context(), other, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Duplicate || res.ReplacedBlobKey != inst.BlobKey {
+			t.Fatalf("PutInstance(replace) = %+v, want ReplacedBlobKey %q", res, inst.BlobKey)
+		}
+		got, err := x.Instance(t.Context(), "", "", "1.9.1.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(other, got); diff != "" {
+			t.Fatalf("replaced row mismatch (-want +got):\n%s", diff)
+		}
+		if v1, _ := x.StudyVersion(t.Context(), "1.9"); v1 == v0 {
+			t.Error("replace did not change the study version")
+		}
+		if insts, _ := x.Instances(t.Context(), "1.9", ""); len(insts) != 1 {
+			t.Errorf("replace left %d rows, want 1", len(insts))
+		}
+	})
+
+	t.Run("Conflict", func(t *testing.T) {
+		x := newIndex(t)
+		putAll(t, x, []*storage.Instance{NewTestInstance("1.9", "1.9.1", "1.9.1.1")})
+		for _, inst := range []*storage.Instance{
+			NewTestInstance("1.8", "1.9.1", "1.9.1.1"), // same SOP, other study
+			NewTestInstance("1.9", "1.9.2", "1.9.1.1"), // same SOP, other series
+			NewTestInstance("1.8", "1.9.1", "1.8.1.1"), // series already under another study
+		} {
+			for _, replace := range []bool{false, true} {
+				if _, err := x.PutInstance(t.Context(), inst, replace); !errors.Is(err, storage.ErrConflict) {
+					t.Errorf("PutInstance(%s/%s/%s, replace=%v) error = %v, want ErrConflict",
+						inst.StudyInstanceUID, inst.SeriesInstanceUID, inst.SOPInstanceUID, replace, err)
+				}
+			}
+		}
+		// Nothing of the failed puts is left behind.
+		if _, err := x.StudyVersion(t.Context(), "1.8"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("StudyVersion(1.8) error = %v, want ErrNotFound (rolled back)", err)
+		}
+	})
+
+	t.Run("InstancesOrdering", func(t *testing.T) {
+		x := newIndex(t)
+		putAll(t, x, fixture())
+		got, err := x.Instances(t.Context(), "1.1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"1.1.1.3", "1.1.1.2", "1.1.1.1", "1.1.2.1"}
+		if diff := cmp.Diff(want, sopUIDs(got)); diff != "" {
+			t.Errorf("Instances(1.1) order (-want +got):\n%s", diff)
+		}
+		got, err = x.Instances(t.Context(), "1.1", "1.1.2")
+		if err != nil || len(got) != 1 || got[0].SOPInstanceUID != "1.1.2.1" {
+			t.Errorf("Instances(1.1, 1.1.2) = %v, %v", sopUIDs(got), err)
+		}
+		for _, p := range [][2]string{{"9.9", ""}, {"1.1", "9.9"}, {"1.2", "1.1.1"}} {
+			if _, err := x.Instances(t.Context(), p[0], p[1]); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("Instances(%q, %q) error = %v, want ErrNotFound", p[0], p[1], err)
+			}
+		}
+	})
+
+	t.Run("Search", func(t *testing.T) { testSearch(t, newIndex(t)) })
+
+	t.Run("SearchComputed", func(t *testing.T) {
+		x := newIndex(t)
+		insts := fixture()
+		putAll(t, x, insts)
+		res, err := x.Search(t.Context(), storage.Query{Level: storage.LevelStudy, Matches: []storage.Match{{Tag: storage.TagStudyInstanceUID, Value: "1.1"}}})
+		if err != nil || len(res) != 1 {
+			t.Fatalf("Search(1.1) = %v, %v", res, err)
+		}
+		s := res[0].Study
+		want := storage.StudyResult{
+			StudyInstanceUID:  "1.1",
+			Attrs:             insts[0].Study,
+			ModalitiesInStudy: []string{"CT", "SR"},
+			SOPClassesInStudy: []string{ctImage, basicSR},
+			NumberOfSeries:    2,
+			NumberOfInstances: 4,
+			Representative:    insts[0].Metadata,
+		}
+		if diff := cmp.Diff(want, s); diff != "" {
+			t.Errorf("study result (-want +got):\n%s", diff)
+		}
+		res, err = x.Search(t.Context(), storage.Query{Level: storage.LevelSeries, StudyInstanceUID: "1.1"})
+		if err != nil || len(res) != 2 {
+			t.Fatalf("Search(series of 1.1) = %v, %v", res, err)
+		}
+		se := res[0]
+		if se.Series.SeriesInstanceUID != "1.1.1" || se.Series.NumberOfInstances != 3 || se.Series.Attrs != insts[0].Series ||
+			string(se.Series.Representative) != string(insts[0].Metadata) || se.Study.StudyInstanceUID != "1.1" || se.Study.Attrs != insts[0].Study {
+			t.Errorf("series result = %+v", se)
+		}
+		res, err = x.Search(t.Context(), storage.Query{Level: storage.LevelInstance, StudyInstanceUID: "1.2", SeriesInstanceUID: "1.2.1"})
+		if err != nil || len(res) != 1 {
+			t.Fatalf("Search(instances of 1.2/1.2.1) = %v, %v", res, err)
+		}
+		var b *storage.Instance
+		for _, inst := range insts {
+			if inst.SOPInstanceUID == "1.2.1.1" {
+				b = inst
+			}
+		}
+		if diff := cmp.Diff(b, &res[0].Instance); diff != "" {
+			t.Errorf("instance result (-want +got):\n%s", diff)
+		}
+		if res[0].Study.Attrs != b.Study || res[0].Series.Attrs != b.Series {
+			t.Errorf("instance result study/series attrs = %+v %+v", res[0].Study, res[0].Series)
+		}
+	})
+
+	t.Run("SearchPaging", func(t *testing.T) {
+		x := newIndex(t)
+		// Ten studies with the same date and time: ties broken stably.
+		var insts []*storage.Instance
+		for i := range 10 {
+			insts = append(insts, NewTestInstance(fmt.Sprintf("2.%d", i), fmt.Sprintf("2.%d.1", i), fmt.Sprintf("2.%d.1.1", i)))
+		}
+		putAll(t, x, insts)
+		all, err := x.Search(t.Context(), storage.Query{Level: storage.LevelStudy})
+		if err != nil || len(all) != 10 {
+			t.Fatalf("Search(all) = %d results, %v", len(all), err)
+		}
+		var paged []string
+		for off := 0; off < 12; off += 3 {
+			res, err := x.Search(t.Context(), storage.Query{Level: storage.LevelStudy, Limit: 3, Offset: off})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res) > 3 {
+				t.Fatalf("Limit 3 returned %d", len(res))
+			}
+			paged = append(paged, studyUIDs(res)...)
+		}
+		if diff := cmp.Diff(studyUIDs(all), paged); diff != "" {
+			t.Errorf("pages differ from the full list (-all +paged):\n%s", diff)
+		}
+	})
+
+	t.Run("DeleteCascade", func(t *testing.T) {
+		x := newIndex(t)
+		putAll(t, x, fixture())
+		v0, _ := x.StudyVersion(t.Context(), "1.1")
+		keys, err := x.Delete(t.Context(), "1.1", "1.1.2", "1.1.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"instances/00/00/1.1.2.1.dcm"}, keys); diff != "" {
+			t.Errorf("Delete(instance) keys (-want +got):\n%s", diff)
+		}
+		if v1, err := x.StudyVersion(t.Context(), "1.1"); err != nil || v1 == v0 {
+			t.Errorf("StudyVersion after instance delete = %d, %v (was %d)", v1, err, v0)
+		}
+		res, _ := x.Search(t.Context(), storage.Query{Level: storage.LevelSeries, StudyInstanceUID: "1.1"})
+		if len(res) != 1 || res[0].Series.SeriesInstanceUID != "1.1.1" {
+			t.Errorf("series of 1.1 after deleting 1.1.2's only instance: %+v", res)
+		}
+		if ok, _ := x.HasBlob(t.Context(), "instances/00/00/1.1.2.1.dcm"); ok {
+			t.Error("HasBlob(deleted) = true")
+		}
+		keys, err = x.Delete(t.Context(), "1.1", "1.1.1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) != 3 {
+			t.Errorf("Delete(series) keys = %v, want 3", keys)
+		}
+		if _, err := x.StudyVersion(t.Context(), "1.1"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("StudyVersion(emptied study) error = %v, want ErrNotFound", err)
+		}
+		if _, err := x.Delete(t.Context(), "1.1", "", ""); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Delete(gone study) error = %v, want ErrNotFound", err)
+		}
+		if _, err := x.Delete(t.Context(), "1.2", "", "1.3.1.1"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Delete(instance under the wrong study) error = %v, want ErrNotFound", err)
+		}
+		keys, err = x.Delete(t.Context(), "1.3", "", "")
+		if err != nil || len(keys) != 2 {
+			t.Errorf("Delete(study 1.3) = %v, %v; want 2 keys", keys, err)
+		}
+		res, _ = x.Search(t.Context(), storage.Query{Level: storage.LevelStudy})
+		if diff := cmp.Diff([]string{"1.2", "1.4"}, studyUIDs(res)); diff != "" {
+			t.Errorf("studies left (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("StudyVersion", func(t *testing.T) {
+		x := newIndex(t)
+		if _, err := x.StudyVersion(t.Context(), "1.9"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("StudyVersion(unknown) error = %v, want ErrNotFound", err)
+		}
+		putAll(t, x, []*storage.Instance{NewTestInstance("1.9", "1.9.1", "1.9.1.1")})
+		v0, err := x.StudyVersion(t.Context(), "1.9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		putAll(t, x, []*storage.Instance{NewTestInstance("1.9", "1.9.1", "1.9.1.2")})
+		v1, _ := x.StudyVersion(t.Context(), "1.9")
+		if v1 == v0 {
+			t.Fatal("put did not change the version")
+		}
+		if _, err := x.Delete(t.Context(), "1.9", "", "1.9.1.2"); err != nil {
+			t.Fatal(err)
+		}
+		if v2, _ := x.StudyVersion(t.Context(), "1.9"); v2 == v1 || v2 == v0 {
+			t.Fatalf("delete: version %d -> %d (first %d)", v1, v2, v0)
+		}
+	})
+
+	t.Run("CachedMetadata", func(t *testing.T) {
+		x := newIndex(t)
+		ctx := t.Context()
+		putAll(t, x, []*storage.Instance{NewTestInstance("1.9", "1.9.1", "1.9.1.1")})
+		v0, _ := x.StudyVersion(ctx, "1.9")
+		if _, err := x.CachedMetadata(ctx, "1.9", "study", v0); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("CachedMetadata(empty) error = %v, want ErrNotFound", err)
+		}
+		doc := []byte(`[{"00080018":{"vr":"UI","Value":["1.9.1.1"]}}]`)
+		if err := x.PutCachedMetadata(ctx, "1.9", "study", v0, doc); err != nil {
+			t.Fatal(err)
+		}
+		got, err := x.CachedMetadata(ctx, "1.9", "study", v0)
+		if err != nil || string(got) != string(doc) {
+			t.Fatalf("CachedMetadata = %q, %v", got, err)
+		}
+		if _, err := x.CachedMetadata(ctx, "1.9", "series/1.9.1", v0); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("CachedMetadata(other key) error = %v, want ErrNotFound", err)
+		}
+		putAll(t, x, []*storage.Instance{NewTestInstance("1.9", "1.9.1", "1.9.1.2")})
+		v1, _ := x.StudyVersion(ctx, "1.9")
+		for _, v := range []int64{v0, v1} {
+			if _, err := x.CachedMetadata(ctx, "1.9", "study", v); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("CachedMetadata(v%d) after a put error = %v, want ErrNotFound", v, err)
+			}
+		}
+		// A document built from the old version is not kept.
+		if err := x.PutCachedMetadata(ctx, "1.9", "study", v0, doc); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.CachedMetadata(ctx, "1.9", "study", v0); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("stale document served: %v", err)
+		}
+		doc2 := []byte(`[1,2]`)
+		if err := x.PutCachedMetadata(ctx, "1.9", "study", v1, doc2); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := x.CachedMetadata(ctx, "1.9", "study", v1); err != nil || string(got) != string(doc2) {
+			t.Errorf("CachedMetadata(v1) = %q, %v", got, err)
+		}
+	})
+
+	t.Run("ConcurrentSameStudy", func(t *testing.T) {
+		x := newIndex(t)
+		const workers, each = 8, 4
+		var wg sync.WaitGroup
+		errs := make(chan error, workers*each)
+		for w := range workers {
+			wg.Go(func() {
+				for i := range each {
+					inst := NewTestInstance("3.1", fmt.Sprintf("3.1.%d", w%2), fmt.Sprintf("3.1.%d.%d.%d", w%2, w, i))
+					if _, err := x.PutInstance(t.Context(), inst, false); err != nil {
+						errs <- err
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		res, err := x.Search(t.Context(), storage.Query{Level: storage.LevelStudy})
+		if err != nil || len(res) != 1 {
+			t.Fatalf("Search = %d studies, %v; want 1", len(res), err)
+		}
+		if s := res[0].Study; s.NumberOfSeries != 2 || s.NumberOfInstances != workers*each {
+			t.Errorf("counts = %d series, %d instances; want 2, %d", s.NumberOfSeries, s.NumberOfInstances, workers*each)
+		}
+	})
+
+	t.Run("ConcurrentSameInstance", func(t *testing.T) {
+		x := newIndex(t)
+		const workers = 8
+		var (
+			wg         sync.WaitGroup
+			mu         sync.Mutex
+			stored     int
+			duplicates int
+			errs       []error
+		)
+		for range workers {
+			wg.Go(func() {
+				res, err := x.PutInstance(t.Context(), NewTestInstance("4.1", "4.1.1", "4.1.1.1"), false)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil:
+					errs = append(errs, err)
+				case res.Duplicate:
+					duplicates++
+				default:
+					stored++
+				}
+			})
+		}
+		wg.Wait()
+		if len(errs) > 0 || stored != 1 || duplicates != workers-1 {
+			t.Fatalf("stored %d, duplicates %d, errors %v; want 1, %d, none", stored, duplicates, errs, workers-1)
+		}
+		insts, err := x.Instances(t.Context(), "4.1", "")
+		if err != nil || len(insts) != 1 {
+			t.Fatalf("Instances = %d, %v; want 1", len(insts), err)
+		}
+	})
+}
+
+func sopUIDs(insts []*storage.Instance) []string {
+	var out []string
+	for _, i := range insts {
+		out = append(out, i.SOPInstanceUID)
+	}
+	return out
+}
+
+func studyUIDs(res []storage.Result) []string {
+	var out []string
+	for _, r := range res {
+		out = append(out, r.Study.StudyInstanceUID)
+	}
+	return out
+}
+
+// resultUIDs returns the UIDs of the results at the query's level.
+func resultUIDs(level storage.Level, res []storage.Result) []string {
+	out := []string{}
+	for _, r := range res {
+		switch level {
+		case storage.LevelStudy:
+			out = append(out, r.Study.StudyInstanceUID)
+		case storage.LevelSeries:
+			out = append(out, r.Series.SeriesInstanceUID)
+		default:
+			out = append(out, r.Instance.SOPInstanceUID)
+		}
+	}
+	return out
+}
+
+func testSearch(t *testing.T, x storage.Index) {
+	putAll(t, x, fixture())
+	m := func(tag dcm.Tag, v string) storage.Match { return storage.Match{Tag: tag, Value: v} }
+	type tc struct {
+		name    string
+		q       storage.Query
+		want    []string
+		wantErr error
+	}
+	study := func(name string, fuzzy bool, want []string, ms ...storage.Match) tc {
+		return tc{name: name, q: storage.Query{Level: storage.LevelStudy, Matches: ms, FuzzyMatching: fuzzy}, want: want}
+	}
+	bad := func(name string, level storage.Level, err error, ms ...storage.Match) tc {
+		return tc{name: name, q: storage.Query{Level: level, Matches: ms}, wantErr: err}
+	}
+	for _, c := range []tc{
+		study("all", false, []string{"1.3", "1.2", "1.1", "1.4"}),
+		study("universal", false, []string{"1.3", "1.2", "1.1", "1.4"}, m(storage.TagPatientName, ""), m(storage.TagStudyDate, "")),
+		study("lone star", false, []string{"1.3", "1.2", "1.1", "1.4"}, m(storage.TagAccessionNumber, "*")),
+		// PN: case-insensitive.
+		study("PN single", false, []string{"1.1"}, m(storage.TagPatientName, "Doe^John")),
+		study("PN case", false, []string{"1.1"}, m(storage.TagPatientName, "doe^JOHN")),
+		study("PN single is not a prefix", false, []string{}, m(storage.TagPatientName, "Doe")),
+		study("PN star", false, []string{"1.2", "1.1", "1.4"}, m(storage.TagPatientName, "doe*")),
+		study("PN question mark", false, []string{"1.1"}, m(storage.TagPatientName, "DOE^J?HN")),
+		study("PN unicode case", false, []string{"1.3"}, m(storage.TagPatientName, "müller^jürgen karl")),
+		study("PN unicode star", false, []string{"1.3"}, m(storage.TagPatientName, "MÜLL*")),
+		study("referring PN", false, []string{"1.1"}, m(storage.TagReferringPhysicianName, "smith^anna")),
+		// Fuzzy: each word starts a name component.
+		study("fuzzy given", true, []string{"1.1", "1.4"}, m(storage.TagPatientName, "jo")),
+		study("fuzzy family", true, []string{"1.2", "1.1", "1.4"}, m(storage.TagPatientName, "doe")),
+		study("fuzzy middle", true, []string{"1.3"}, m(storage.TagPatientName, "karl")),
+		study("fuzzy two words", true, []string{"1.1"}, m(storage.TagPatientName, "john doe")),
+		study("fuzzy not a prefix", true, []string{}, m(storage.TagPatientName, "ohn")),
+		study("fuzzy unicode", true, []string{"1.3"}, m(storage.TagPatientName, "jür")),
+		// Other strings: case-sensitive.
+		study("LO single", false, []string{"1.1"}, m(storage.TagPatientID, "P1")),
+		study("LO star", false, []string{"1.3"}, m(storage.TagPatientID, "p*")),
+		study("LO question", false, []string{"1.2", "1.1", "1.4"}, m(storage.TagPatientID, "P?")),
+		study("SH single", false, []string{"1.1"}, m(storage.TagAccessionNumber, "ACC1")),
+		study("description star", false, []string{"1.1"}, m(storage.TagStudyDescription, "CT*")),
+		study("bracket literal", false, []string{"1.1"}, m(storage.TagStudyDescription, "*[contrast]")),
+		study("percent literal", false, []string{}, m(storage.TagStudyDescription, "%")),
+		study("underscore literal", false, []string{}, m(storage.TagStudyDescription, "MR_Brain")),
+		study("CS", false, []string{"1.2"}, m(storage.TagPatientSex, "F")),
+		study("several keys", false, []string{"1.1"}, m(storage.TagPatientSex, "M"), m(storage.TagPatientID, "P1")),
+		study("issuer", false, []string{"1.1"}, m(storage.TagIssuerOfPatientID, "HOSP")),
+		study("birth date", false, []string{"1.1"}, m(storage.TagPatientBirthDate, "19700101")),
+		study("study id", false, []string{"1.1"}, m(storage.TagStudyID, "S1")),
+		// UIDs: single and lists in both forms.
+		study("UID", false, []string{"1.2"}, m(storage.TagStudyInstanceUID, "1.2")),
+		study("UID list comma", false, []string{"1.3", "1.1"}, m(storage.TagStudyInstanceUID, "1.1,1.3")),
+		study("UID list backslash", false, []string{"1.2", "1.1"}, m(storage.TagStudyInstanceUID, `1.1\1.2`)),
+		// Dates and times.
+		study("DA single", false, []string{"1.1"}, m(storage.TagStudyDate, "20200115")),
+		study("DA range", false, []string{"1.2", "1.1"}, m(storage.TagStudyDate, "20200101-20201231")),
+		study("DA open start", false, []string{"1.2", "1.1"}, m(storage.TagStudyDate, "-20201231")),
+		study("DA open end", false, []string{"1.3", "1.2"}, m(storage.TagStudyDate, "20201231-")),
+		study("TM range partial", false, []string{"1.3", "1.1"}, m(storage.TagStudyTime, "0800-1159")),
+		study("TM upper bound includes its minute", false, []string{"1.3", "1.2", "1.1"}, m(storage.TagStudyTime, "0800-1200")),
+		study("TM open end", false, []string{"1.2"}, m(storage.TagStudyTime, "1200-")),
+		study("TM single partial", false, []string{"1.1"}, m(storage.TagStudyTime, "0830")),
+		study("date and time independent", false, []string{"1.1"}, m(storage.TagStudyDate, "20200101-20201231"), m(storage.TagStudyTime, "-1000")),
+		// ModalitiesInStudy: any series.
+		study("modalities single", false, []string{"1.3", "1.1"}, m(storage.TagModalitiesInStudy, "CT")),
+		study("modalities PT", false, []string{"1.3"}, m(storage.TagModalitiesInStudy, "PT")),
+		study("modalities list comma", false, []string{"1.2", "1.1"}, m(storage.TagModalitiesInStudy, "MR,SR")),
+		study("modalities list backslash", false, []string{"1.1", "1.4"}, m(storage.TagModalitiesInStudy, `SR\OT`)),
+		// Limits and scope.
+		{name: "limit", q: storage.Query{Level: storage.LevelStudy, Limit: 2}, want: []string{"1.3", "1.2"}},
+		{name: "offset", q: storage.Query{Level: storage.LevelStudy, Limit: 2, Offset: 2}, want: []string{"1.1", "1.4"}},
+		{name: "offset past end", q: storage.Query{Level: storage.LevelStudy, Offset: 10}, want: []string{}},
+		{name: "study path", q: storage.Query{Level: storage.LevelStudy, StudyInstanceUID: "1.2"}, want: []string{"1.2"}},
+
+		// Series level.
+		{name: "series all, numeric order", q: storage.Query{Level: storage.LevelSeries, StudyInstanceUID: "1.1"}, want: []string{"1.1.1", "1.1.2"}},
+		{name: "series modality across studies", q: storage.Query{Level: storage.LevelSeries, Matches: []storage.Match{m(storage.TagModality, "CT")}}, want: []string{"1.3.1", "1.1.1"}},
+		{name: "series modality in study", q: storage.Query{Level: storage.LevelSeries, StudyInstanceUID: "1.1", Matches: []storage.Match{m(storage.TagModality, "SR")}}, want: []string{"1.1.2"}},
+		{name: "series by patient", q: storage.Query{Level: storage.LevelSeries, Matches: []storage.Match{m(storage.TagPatientName, "doe^jane")}}, want: []string{"1.2.1"}},
+		{name: "series number", q: storage.Query{Level: storage.LevelSeries, Matches: []storage.Match{m(storage.TagSeriesNumber, "10")}}, want: []string{"1.1.2"}},
+		{name: "series UID list", q: storage.Query{Level: storage.LevelSeries, Matches: []storage.Match{m(storage.TagSeriesInstanceUID, "1.2.1,1.4.1")}}, want: []string{"1.2.1", "1.4.1"}},
+		{name: "series description", q: storage.Query{Level: storage.LevelSeries, Matches: []storage.Match{m(storage.TagSeriesDescription, "Ax*")}}, want: []string{"1.1.1"}},
+		{name: "series body part", q: storage.Query{Level: storage.LevelSeries, Matches: []storage.Match{m(storage.TagBodyPartExamined, "CHEST")}}, want: []string{"1.1.1"}},
+		{name: "series path other study", q: storage.Query{Level: storage.LevelSeries, StudyInstanceUID: "1.2", SeriesInstanceUID: "1.1.1"}, want: []string{}},
+
+		// Instance level.
+		{name: "instances of series, numeric order", q: storage.Query{Level: storage.LevelInstance, StudyInstanceUID: "1.1", SeriesInstanceUID: "1.1.1"}, want: []string{"1.1.1.3", "1.1.1.2", "1.1.1.1"}},
+		{name: "instance SOP class", q: storage.Query{Level: storage.LevelInstance, Matches: []storage.Match{m(storage.TagSOPClassUID, basicSR)}}, want: []string{"1.1.2.1"}},
+		{name: "instance number", q: storage.Query{Level: storage.LevelInstance, StudyInstanceUID: "1.1", Matches: []storage.Match{m(storage.TagInstanceNumber, "2")}}, want: []string{"1.1.1.2"}},
+		{name: "instance SOP list", q: storage.Query{Level: storage.LevelInstance, Matches: []storage.Match{m(storage.TagSOPInstanceUID, "1.1.1.1,1.2.1.1")}}, want: []string{"1.2.1.1", "1.1.1.1"}},
+		{name: "instance by patient", q: storage.Query{Level: storage.LevelInstance, Matches: []storage.Match{m(storage.TagPatientID, "P2")}}, want: []string{"1.2.1.1"}},
+		{name: "instance by series attr", q: storage.Query{Level: storage.LevelInstance, Matches: []storage.Match{m(storage.TagModality, "PT")}}, want: []string{"1.3.2.1"}},
+
+		// Errors.
+		bad("instance key at study level", storage.LevelStudy, storage.ErrUnsupportedMatch, m(storage.TagSOPClassUID, ctImage)),
+		bad("series key at study level", storage.LevelStudy, storage.ErrUnsupportedMatch, m(storage.TagModality, "CT")),
+		bad("unknown key", storage.LevelInstance, storage.ErrUnsupportedMatch, m(dcm.Tag(0x00091001), "x")),
+		bad("bad date", storage.LevelStudy, storage.ErrBadQuery, m(storage.TagStudyDate, "2020-01")),
+		bad("reversed range", storage.LevelStudy, storage.ErrBadQuery, m(storage.TagStudyDate, "20210101-20200101")),
+		bad("empty range", storage.LevelStudy, storage.ErrBadQuery, m(storage.TagStudyDate, "-")),
+		bad("bad time", storage.LevelStudy, storage.ErrBadQuery, m(storage.TagStudyTime, "8am-9am")),
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := x.Search(t.Context(), c.q)
+			if c.wantErr != nil {
+				if !errors.Is(err, c.wantErr) {
+					t.Fatalf("Search error = %v, want %v", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(c.want, resultUIDs(c.q.Level, res)); diff != "" {
+				t.Errorf("Search mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
