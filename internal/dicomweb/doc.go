@@ -1,0 +1,39 @@
+// Package dicomweb serves the DICOMweb API (PS3.18) under /dicom-web with
+// echo v4: STOW-RS, QIDO-RS, WADO-RS (instances, metadata, frames, bulk
+// data), WADO-URI and DELETE.
+//
+// Handlers are thin: they parse the request, call storage.Archive or
+// storage.Index, and stream the answer. Nothing here parses DICOM except
+// through package dcm, and nothing imports a concrete storage backend.
+//
+// Decisions where PS3.18 leaves room (the conformance notes):
+//
+//   - STOW-RS: an instance whose Study Instance UID differs from the one
+//     in the path (or that is already indexed under another study) fails
+//     with Failure Reason 0xA900; a part that is not DICOM or not
+//     application/dicom fails with 0xC000; different bytes under a known
+//     SOP Instance UID fail with 0x0111 (reject policy); a storage error
+//     is 0x0110, the upload limit 0xA700. The same instance sent twice
+//     with the same bytes is a plain success (no warning). Status: 200 all
+//     stored, 202 some stored and some failed, 409 none stored, 415 when
+//     no part was application/dicom, 413 when the first instance already
+//     broke the size limit, 503 when every failure was the storage being
+//     unavailable, 400 for a malformed or empty multipart body.
+//   - QIDO-RS: no match is 200 with an empty array (current PS3.18; 204 is
+//     no longer used). A matching key the index cannot match on is 400
+//     naming the attribute, not silently ignored: a wider result than asked
+//     is the riskier answer for a clinical search. fuzzymatching=true makes
+//     person-name matching case-insensitive and prefix-based per name
+//     component (see storage.Query); it is accepted on every route.
+//   - WADO-RS: Accept absent or */* means "any representation", answered
+//     with the stored transfer syntax. application/dicom without a
+//     transfer-syntax parameter means Explicit VR Little Endian: implicit
+//     VR, big endian and deflated objects are converted on the fly;
+//     compressed objects get 406 until transcoding lands. Frames of an
+//     image media type (image/jpeg …) accept any stored transfer syntax of
+//     that media type when no transfer-syntax parameter is given. A frame
+//     number past the end, or frames of an instance without pixel data, is
+//     404; a malformed frame list is 400.
+//   - DELETE removes the index rows first (the commit point), then the
+//     blobs no row references any more.
+package dicomweb

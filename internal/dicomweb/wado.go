@@ -1,0 +1,321 @@
+package dicomweb
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cloudpacs/pacs/internal/dcm"
+	"github.com/cloudpacs/pacs/internal/storage"
+)
+
+// instances returns the instances a retrieve path names.
+func (h *Handler) instances(ctx context.Context, study, series, sop string) ([]*storage.Instance, error) {
+	if sop != "" {
+		in, err := h.index.Instance(ctx, study, series, sop)
+		if err != nil {
+			return nil, err
+		}
+		return []*storage.Instance{in}, nil
+	}
+	insts, err := h.index.Instances(ctx, study, series)
+	if err == nil && len(insts) == 0 {
+		err = notFoundf("no instances")
+	}
+	return insts, err
+}
+
+// dicomChoice is the negotiated representation of a DICOM retrieve.
+type dicomChoice struct {
+	multipart bool
+	ts        string // "*": as stored; else the transfer syntax UID to send
+}
+
+// outTS is the transfer syntax inst is sent in, or "" if impossible.
+func (ch dicomChoice) outTS(inst *storage.Instance) string {
+	switch {
+	case ch.ts == "*" || ch.ts == inst.TransferSyntaxUID:
+		return inst.TransferSyntaxUID
+	case ch.ts == tsExplicitLE && uncompressedTS(inst.TransferSyntaxUID):
+		return tsExplicitLE
+	}
+	return ""
+}
+
+// chooseDICOM negotiates application/dicom retrieval (PS3.18 8.7.3):
+// the first acceptable range, in preference order, that every instance
+// can be sent in.
+func chooseDICOM(ranges []mediaRange, insts []*storage.Instance, singleOK bool) (dicomChoice, error) {
+	why := "this resource is available as multipart/related; type=\"application/dicom\""
+	for _, m := range ranges {
+		var ch dicomChoice
+		switch {
+		case m.typ == "*/*":
+			ch = dicomChoice{multipart: true, ts: "*"}
+		case m.typ == mtMultipart || m.typ == "multipart/*":
+			if t := m.partType(); t != "" && t != mtDICOM && t != "*/*" && t != "application/*" {
+				continue
+			}
+			ch = dicomChoice{multipart: true, ts: tsParam(m)}
+		case m.typ == mtDICOM || m.typ == "application/*":
+			if !singleOK {
+				why = "a single-part application/dicom response holds one instance; ask for multipart/related; type=\"application/dicom\""
+				continue
+			}
+			ch = dicomChoice{ts: tsParam(m)}
+			if m.typ == "application/*" {
+				ch.ts = "*"
+			}
+		default:
+			continue
+		}
+		ok := true
+		for _, in := range insts {
+			if ch.outTS(in) == "" {
+				ok = false
+				why = fmt.Sprintf("instance %s is stored in transfer syntax %s and cannot be converted to %s yet; ask for transfer-syntax=* or %s",
+					in.SOPInstanceUID, in.TransferSyntaxUID, ch.ts, in.TransferSyntaxUID)
+				break
+			}
+		}
+		if ok {
+			return ch, nil
+		}
+	}
+	return dicomChoice{}, notAcceptablef("%s", why)
+}
+
+// tsParam is the transfer-syntax parameter of m, defaulting to Explicit VR
+// Little Endian (PS3.18 8.7.3.5.2).
+func tsParam(m mediaRange) string {
+	if ts := strings.TrimSpace(m.param("transfer-syntax")); ts != "" {
+		return ts
+	}
+	return tsExplicitLE
+}
+
+// retrieveInstances is WADO-RS study, series and instance retrieval.
+func (h *Handler) retrieveInstances(c echo.Context) error {
+	study, series, sop, err := pathUIDs(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	insts, err := h.instances(ctx, study, series, sop)
+	if err != nil {
+		return err
+	}
+	ch, err := chooseDICOM(acceptRanges(c), insts, sop != "")
+	if err != nil {
+		return err
+	}
+	if !ch.multipart {
+		return h.serveInstance(c, insts[0], ch.outTS(insts[0]))
+	}
+	return h.streamInstances(c, insts, ch)
+}
+
+// multipartETag is a weak validator of a multipart answer made of the
+// given parts (the boundary differs between responses).
+func multipartETag(parts ...string) string {
+	sum := sha256.New()
+	for _, p := range parts {
+		io.WriteString(sum, p)
+		sum.Write([]byte{0})
+	}
+	return `W/"` + hex.EncodeToString(sum.Sum(nil)[:16]) + `"`
+}
+
+// notModified answers 304 when If-None-Match holds etag.
+func notModified(c echo.Context, etag string) bool {
+	inm := c.Request().Header.Get("If-None-Match")
+	if inm == "" {
+		return false
+	}
+	weak := strings.TrimPrefix(etag, "W/")
+	for t := range strings.SplitSeq(inm, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == weak {
+			c.Response().Header().Set("ETag", etag)
+			c.Response().WriteHeader(http.StatusNotModified)
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Handler) streamInstances(c echo.Context, insts []*storage.Instance, ch dicomChoice) error {
+	ctx := c.Request().Context()
+	parts := make([]string, 0, len(insts))
+	for _, in := range insts {
+		parts = append(parts, in.SHA256+"/"+ch.outTS(in))
+	}
+	etag := multipartETag(parts...)
+	if notModified(c, etag) {
+		return nil
+	}
+	// Open the first object before the first byte, so a missing blob or
+	// unavailable store is still a proper error status.
+	first, err := h.archive.OpenInstance(ctx, insts[0])
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if first != nil {
+			first.Close()
+		}
+	}()
+	res := c.Response()
+	mw := multipart.NewWriter(res)
+	res.Header().Set(echo.HeaderContentType, `multipart/related; type="application/dicom"; boundary=`+mw.Boundary())
+	res.Header().Set("ETag", etag)
+	res.WriteHeader(http.StatusOK)
+	if c.Request().Method == http.MethodHead {
+		return nil
+	}
+	for i, in := range insts {
+		rc := first
+		first = nil
+		if i > 0 {
+			if rc, err = h.archive.OpenInstance(ctx, in); err != nil {
+				return err // logged; the response lacks its closing boundary
+			}
+		}
+		ts := ch.outTS(in)
+		hdr := textproto.MIMEHeader{}
+		hdr.Set(echo.HeaderContentType, mtDICOM+"; transfer-syntax="+ts)
+		if ts == in.TransferSyntaxUID {
+			hdr.Set(echo.HeaderContentLength, strconv.FormatInt(in.Size, 10))
+		}
+		pw, err := mw.CreatePart(hdr)
+		if err == nil {
+			err = copyInstance(pw, rc, in, ts)
+		}
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("retrieve %s: %w", in.SOPInstanceUID, err)
+		}
+	}
+	return mw.Close()
+}
+
+// copyInstance writes the instance read from rc in transfer syntax ts.
+func copyInstance(w io.Writer, rc io.Reader, in *storage.Instance, ts string) error {
+	if ts == in.TransferSyntaxUID {
+		_, err := io.Copy(w, rc)
+		return err
+	}
+	return dcm.ToExplicitLE(w, rc)
+}
+
+// serveInstance answers one instance as a single application/dicom part:
+// as stored with http.ServeContent (Range, conditional requests), or
+// converted to Explicit VR Little Endian as a stream.
+func (h *Handler) serveInstance(c echo.Context, in *storage.Instance, ts string) error {
+	res := c.Response()
+	req := c.Request()
+	res.Header().Set(echo.HeaderContentType, mtDICOM+"; transfer-syntax="+ts)
+	if ts == in.TransferSyntaxUID {
+		res.Header().Set("ETag", `"`+in.SHA256+`"`)
+		rs := &rangeSeeker{size: in.Size, open: func(off, n int64) (io.ReadCloser, error) {
+			return h.archive.Blobs.Open(req.Context(), in.BlobKey, off, n)
+		}}
+		defer rs.Close()
+		http.ServeContent(res, req, "", in.Created, rs)
+		return nil
+	}
+	etag := `"` + in.SHA256 + "-" + ts + `"`
+	if notModified(c, etag) {
+		return nil
+	}
+	res.Header().Set("ETag", etag)
+	if !in.Created.IsZero() {
+		res.Header().Set("Last-Modified", in.Created.UTC().Format(http.TimeFormat))
+	}
+	rc, err := h.archive.OpenInstance(req.Context(), in)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	res.WriteHeader(http.StatusOK)
+	if req.Method == http.MethodHead {
+		return nil
+	}
+	return copyInstance(res, rc, in, ts)
+}
+
+// deleteResource is DELETE of a study, series or instance: index rows
+// first (the commit point), then the blobs no longer referenced.
+func (h *Handler) deleteResource(c echo.Context) error {
+	study, series, sop, err := pathUIDs(c)
+	if err != nil {
+		return err
+	}
+	if err := h.archive.Delete(c.Request().Context(), study, series, sop); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// wadoURI is WADO-URI (PS3.18 9): one instance as application/dicom.
+// transferSyntax absent: Explicit VR Little Endian when the stored syntax
+// can be converted, else as stored; "*": as stored.
+func (h *Handler) wadoURI(c echo.Context) error {
+	q := c.QueryParams()
+	if q.Get("requestType") != "WADO" {
+		return badRequestf("requestType must be WADO")
+	}
+	study, series, sop := q.Get("studyUID"), q.Get("seriesUID"), q.Get("objectUID")
+	for _, p := range [][2]string{{"studyUID", study}, {"seriesUID", series}, {"objectUID", sop}} {
+		if p[1] == "" {
+			return badRequestf("missing %s", p[0])
+		}
+		if !validUID(p[1]) {
+			return badRequestf("malformed %s", p[0])
+		}
+	}
+	ok := false
+	cts := q.Get("contentType")
+	if cts == "" {
+		cts = mtDICOM
+	}
+	for ct := range strings.SplitSeq(cts, ",") {
+		mt, _, _ := strings.Cut(strings.TrimSpace(ct), ";")
+		if mt == mtDICOM || mt == "*/*" {
+			ok = true
+		}
+	}
+	if !ok {
+		return notAcceptablef("contentType %q is not supported yet; use application/dicom (rendered images come later)", cts)
+	}
+	in, err := h.index.Instance(c.Request().Context(), study, series, sop)
+	if err != nil {
+		return err
+	}
+	ts := q.Get("transferSyntax")
+	switch {
+	case ts == "":
+		ts = in.TransferSyntaxUID
+		if uncompressedTS(ts) {
+			ts = tsExplicitLE
+		}
+	case ts == "*":
+		ts = in.TransferSyntaxUID
+	default:
+		if out := (dicomChoice{ts: ts}).outTS(in); out != "" {
+			ts = out
+		} else {
+			return notAcceptablef("the instance is stored in %s and cannot be converted to %s yet", in.TransferSyntaxUID, ts)
+		}
+	}
+	return h.serveInstance(c, in, ts)
+}
