@@ -80,8 +80,21 @@
 // Each request is tried up to max_attempts times with exponential backoff
 // (at most 2 s between tries) on connection errors, timeouts, 5xx and
 // throttling (503 SlowDown). Connections time out after 5 s, response
-// headers after 60 s, a stalled read after 60 s. Connection failures and
-// 5xx after the last try wrap storage.ErrUnavailable; NoSuchKey and 404
-// are storage.ErrNotFound; a missing bucket is ErrUnavailable (a
-// misconfiguration, not a missing object).
+// headers after 30 s, a stalled read of a body after 60 s; there is no
+// overall deadline (a multi-GB stream takes what it takes): the caller's
+// ctx bounds a request. Connection failures and 5xx after the last try
+// wrap storage.ErrUnavailable; NoSuchKey and 404 are storage.ErrNotFound;
+// a missing bucket is ErrUnavailable (a misconfiguration, not a missing
+// object) where the server says so in a body: a HEAD (Stat) has no body,
+// so there a missing bucket reads as ErrNotFound; Ping (HeadBucket, what
+// /readyz calls) reports it as ErrUnavailable. Retried non-idempotent
+// calls are harmless here: a lost CreateMultipartUpload answer leaves an
+// upload that the lifecycle rule removes.
+//
+// # Servers
+//
+// Tested against versitygw v1.8.0 (scripts/s3.sh). It accepts the SSE-C
+// headers but stores the object unencrypted and serves it without the
+// key, so SSE-C is untested here: check it on the real target (AWS, Ceph
+// RGW) before relying on it.
 package s3blob
