@@ -1,0 +1,47 @@
+package codec_test
+
+import (
+	"testing"
+
+	"github.com/cloudpacs/pacs/internal/codec"
+	"github.com/cloudpacs/pacs/internal/codec/codectest"
+)
+
+// fuzzDecoder feeds arbitrary frames and pixel descriptions to the
+// decoder of ts: errors are fine, panics and hangs are not.
+func fuzzDecoder(f *testing.F, ts string, seeds ...string) {
+	for _, p := range seeds {
+		c := codectest.Load(f, p)
+		i := c.Info
+		f.Add(c.Frames[0], uint16(i.Rows), uint16(i.Columns), uint8(i.SamplesPerPixel), uint8(i.BitsAllocated), uint8(i.BitsStored), uint8(i.PixelRepresentation))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte, rows, cols uint16, spp, ba, bs, pr uint8) {
+		if int(rows)*int(cols) > 1<<20 {
+			return // keep each run small
+		}
+		info := codec.PixelInfo{Rows: int(rows), Columns: int(cols), SamplesPerPixel: int(spp), BitsAllocated: int(ba), BitsStored: int(bs), PixelRepresentation: int(pr & 1), PhotometricInterpretation: "MONOCHROME2"}
+		if spp == 3 {
+			info.PhotometricInterpretation = "RGB"
+		}
+		px, err := codec.Decode(ts, frame, info)
+		if err == nil && len(px.Data) != px.Rows*px.Columns*px.SamplesPerPixel {
+			t.Fatalf("%d samples for %dx%dx%d", len(px.Data), px.Columns, px.Rows, px.SamplesPerPixel)
+		}
+	})
+}
+
+func FuzzRLE(f *testing.F) {
+	fuzzDecoder(f, codec.RLELossless, "ts/mr_rle.dcm", "ts/sc_rgb_2f_rle_real.dcm")
+}
+
+func FuzzJPEGLossless(f *testing.F) {
+	fuzzDecoder(f, codec.JPEGLosslessSV1, "ts/mr_jpeg_lossless_sv1.dcm")
+}
+
+func FuzzJPEGBaseline(f *testing.F) {
+	fuzzDecoder(f, codec.JPEGBaseline8Bit, "ts/sc_gray8_jpeg_baseline.dcm", "ts/us_rgb_jpeg_baseline_ybr422.dcm")
+}
+
+func FuzzNative(f *testing.F) {
+	fuzzDecoder(f, codec.ExplicitVRLittleEndian, "images/mr_small_signed_window.dcm", "images/sc_ybr_full_422_native.dcm")
+}
