@@ -1,7 +1,12 @@
 // Command pacs is the cloud PACS server: a DICOMweb archive in one binary.
 //
 //	pacs serve [flags]   run the server (flags below, each with an env fallback)
+//	pacs verify [flags]  re-hash every stored instance; exit 1 on any problem
+//	pacs sweep [flags]   remove orphan blobs and stale temporary files
 //	pacs version         print the version
+//
+// verify and sweep take the storage flags of serve (--data, --blob,
+// --index and their PACS_* variables).
 package main
 
 import (
@@ -45,7 +50,11 @@ const usage = `usage: pacs <command> [flags]
 
 commands:
   serve     run the DICOMweb server
+  verify    re-hash every stored instance against its recorded SHA-256; exit 1 on problems
+  sweep     remove orphan blobs (no index row) and temporary files older than --older-than
   version   print the version
+
+Run "pacs <command> -h" for the flags of a command.
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -62,6 +71,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return serve(ctx, cfg, slog.New(slog.NewJSONHandler(stderr, nil)))
+	case "verify", "sweep":
+		cfg, err := parseToolFlags(args[0], args[1:], getenv, stderr)
+		if err != nil {
+			return err
+		}
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		if args[0] == "verify" {
+			return verify(ctx, cfg, stdout, log)
+		}
+		return sweep(ctx, cfg, stdout, log)
 	case "version":
 		v := version
 		if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
@@ -77,12 +98,65 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
+// storeConfig locates the blob store and the index: env first, then
+// flags; shared by serve, verify and sweep.
+type storeConfig struct {
+	Data  string
+	Blob  string
+	Index string
+}
+
+func addStoreFlags(fs *flag.FlagSet, cfg *storeConfig, getenv func(string) string) {
+	data := getenv("PACS_DATA")
+	if data == "" {
+		data = "./data"
+	}
+	fs.StringVar(&cfg.Data, "data", data, "data directory for the embedded defaults (PACS_DATA)")
+	fs.StringVar(&cfg.Blob, "blob", getenv("PACS_BLOB"), "blob store URL, default file://<data>/blobs (PACS_BLOB)")
+	fs.StringVar(&cfg.Index, "index", getenv("PACS_INDEX"), "index URL, default sqlite://<data>/index.db (PACS_INDEX)")
+}
+
+// defaults fills Blob and Index from Data.
+func (cfg *storeConfig) defaults() {
+	if cfg.Blob == "" {
+		cfg.Blob = "file://" + filepath.Join(cfg.Data, "blobs")
+	}
+	if cfg.Index == "" {
+		cfg.Index = "sqlite://" + filepath.Join(cfg.Data, "index.db")
+	}
+}
+
+// toolConfig is the configuration of `pacs verify` and `pacs sweep`.
+type toolConfig struct {
+	storeConfig
+	OlderThan time.Duration // sweep only
+}
+
+func parseToolFlags(name string, args []string, getenv func(string) string, stderr io.Writer) (toolConfig, error) {
+	var cfg toolConfig
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addStoreFlags(fs, &cfg.storeConfig, getenv)
+	if name == "sweep" {
+		fs.DurationVar(&cfg.OlderThan, "older-than", time.Hour, "remove only orphans and temporary files older than this; must exceed the longest upload")
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("%s: unexpected arguments %q", name, fs.Args())
+	}
+	if name == "sweep" && cfg.OlderThan <= 0 {
+		return cfg, fmt.Errorf("sweep: --older-than %v: want a positive duration", cfg.OlderThan)
+	}
+	cfg.defaults()
+	return cfg, nil
+}
+
 // serveConfig is the configuration of `pacs serve`: env first, then flags.
 type serveConfig struct {
+	storeConfig
 	Listen         string
-	Data           string
-	Blob           string
-	Index          string
 	AllowedOrigins []string
 	MaxUpload      int64
 	OnConflict     string
@@ -102,9 +176,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Listen, "listen", env("PACS_LISTEN", ":8080"), "address to listen on (PACS_LISTEN)")
-	fs.StringVar(&cfg.Data, "data", env("PACS_DATA", "./data"), "data directory for the embedded defaults (PACS_DATA)")
-	fs.StringVar(&cfg.Blob, "blob", getenv("PACS_BLOB"), "blob store URL, default file://<data>/blobs (PACS_BLOB)")
-	fs.StringVar(&cfg.Index, "index", getenv("PACS_INDEX"), "index URL, default sqlite://<data>/index.db (PACS_INDEX)")
+	addStoreFlags(fs, &cfg.storeConfig, getenv)
 	fs.StringVar(&origins, "allowed-origins", env("PACS_ALLOWED_ORIGINS", "*"), "comma-separated CORS origins (PACS_ALLOWED_ORIGINS)")
 	fs.StringVar(&maxUpload, "max-upload", env("PACS_MAX_UPLOAD", strconv.FormatInt(dicomweb.DefaultMaxUploadBytes, 10)), "largest STOW-RS request body in bytes (PACS_MAX_UPLOAD)")
 	fs.StringVar(&cfg.OnConflict, "on-conflict", env("PACS_ON_CONFLICT", "reject"), "different bytes under a known SOP Instance UID: reject|replace (PACS_ON_CONFLICT)")
@@ -116,12 +188,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("serve: unexpected arguments %q", fs.Args())
 	}
-	if cfg.Blob == "" {
-		cfg.Blob = "file://" + filepath.Join(cfg.Data, "blobs")
-	}
-	if cfg.Index == "" {
-		cfg.Index = "sqlite://" + filepath.Join(cfg.Data, "index.db")
-	}
+	cfg.defaults()
 	for o := range strings.SplitSeq(origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			cfg.AllowedOrigins = append(cfg.AllowedOrigins, o)
@@ -188,33 +255,108 @@ func openIndex(ctx context.Context, u string) (storage.Index, error) {
 	}
 }
 
-func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
+// openArchive opens the blob store and the index of cfg; close the
+// index when done.
+func openArchive(ctx context.Context, cfg storeConfig, log *slog.Logger) (*storage.Archive, error) {
 	blobs, err := openBlobs(cfg.Blob)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	index, err := openIndex(ctx, cfg.Index)
 	if err != nil {
+		return nil, err
+	}
+	return &storage.Archive{Blobs: blobs, Index: index, Logger: log}, nil
+}
+
+// tempSweeper is a blob store that leaves temporary files behind when a
+// writer dies (fsblob); Sweep removes those older than olderThan.
+type tempSweeper interface {
+	Sweep(ctx context.Context, olderThan time.Duration) (int, error)
+}
+
+// startupTempAge: temporary files older than this are removed when serve
+// starts (they outlived any upload; other processes sharing the folder
+// may still be writing younger ones).
+const startupTempAge = time.Hour
+
+// verify re-hashes every indexed instance and prints each problem.
+func verify(ctx context.Context, cfg toolConfig, stdout io.Writer, log *slog.Logger) error {
+	a, err := openArchive(ctx, cfg.storeConfig, log)
+	if err != nil {
 		return err
 	}
+	defer a.Index.Close()
+	problems := 0
+	err = a.Verify(ctx, func(in *storage.Instance, err error) error {
+		problems++
+		fmt.Fprintf(stdout, "%s study=%s series=%s blob=%s: %v\n", in.SOPInstanceUID, in.StudyInstanceUID, in.SeriesInstanceUID, in.BlobKey, err)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if problems > 0 {
+		return fmt.Errorf("verify: %d damaged or missing instance(s)", problems)
+	}
+	fmt.Fprintln(stdout, "verify: every instance matches its SHA-256")
+	return nil
+}
+
+// sweep removes orphan instance blobs and stale temporary files.
+func sweep(ctx context.Context, cfg toolConfig, stdout io.Writer, log *slog.Logger) error {
+	a, err := openArchive(ctx, cfg.storeConfig, log)
+	if err != nil {
+		return err
+	}
+	defer a.Index.Close()
+	n, err := a.Sweep(ctx, cfg.OlderThan)
+	if err != nil {
+		return err
+	}
+	tmp := 0
+	if ts, ok := a.Blobs.(tempSweeper); ok {
+		if tmp, err = ts.Sweep(ctx, cfg.OlderThan); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "sweep: removed %d orphan blob(s) and %d temporary file(s) older than %v\n", n, tmp, cfg.OlderThan)
+	return nil
+}
+
+func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
+	archive, err := openArchive(ctx, cfg.storeConfig, log)
+	if err != nil {
+		return err
+	}
+	blobs, index := archive.Blobs, archive.Index
 	defer func() {
 		if err := index.Close(); err != nil {
 			log.Error("closing the index", "err", err)
 		}
 	}()
-	archive := &storage.Archive{Blobs: blobs, Index: index, ReplaceOnConflict: cfg.OnConflict == "replace", Logger: log}
+	archive.ReplaceOnConflict = cfg.OnConflict == "replace"
+	if ts, ok := blobs.(tempSweeper); ok {
+		if n, err := ts.Sweep(ctx, startupTempAge); err != nil {
+			log.Warn("startup: sweeping temporary blob files", "err", err)
+		} else if n > 0 {
+			log.Info("startup: removed stale temporary blob files", "count", n)
+		}
+	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(requestLogger(log))
-	dicomweb.New(dicomweb.Config{
+	dw := dicomweb.New(dicomweb.Config{
 		Archive:        archive,
 		Index:          index,
 		Logger:         log,
 		AllowedOrigins: cfg.AllowedOrigins,
 		MaxUploadBytes: cfg.MaxUpload,
 		PublicBaseURL:  cfg.PublicURL,
-	}).Register(e)
+	})
+	defer dw.Close() // after the server stopped: background metadata rebuilds
+	dw.Register(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	e.GET("/readyz", func(c echo.Context) error {
 		rctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)

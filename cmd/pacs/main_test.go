@@ -49,6 +49,18 @@ func TestServe(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	// A temporary file a crashed upload left behind: serve sweeps it at startup.
+	staleTmp := filepath.Join(dir, "data", "blobs", "instances", "00", "00", ".tmp-1.partial")
+	if err := os.MkdirAll(filepath.Dir(staleTmp), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(staleTmp, []byte("partial"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(staleTmp, old, old); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
 	cmd.Env = append(os.Environ(), "PACS_ALLOWED_ORIGINS=*")
 	stderr, err := cmd.StderrPipe()
@@ -101,6 +113,9 @@ func TestServe(t *testing.T) {
 			t.Fatal("never ready")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := os.Stat(staleTmp); !os.IsNotExist(err) {
+		t.Errorf("stale temporary blob file not swept at startup: %v", err)
 	}
 	if code, b := get("/healthz"); code != 200 || string(b) != "ok" {
 		t.Fatalf("healthz %d %s", code, b)

@@ -129,8 +129,59 @@ type parser struct {
 // are skipped with io.CopyN to io.Discard, never buffered). Errors wrap
 // ErrInvalid for malformed input. It reads r to EOF on success so that a
 // caller teeing r into a blob and a hash sees every byte.
+//
+// When it fails after reading some identifying attributes (SOP Class,
+// SOP Instance, Study or Series Instance UID), the error is a
+// *PartialError that carries them (errors.As); the Header result is
+// still nil.
 func Parse(r io.Reader) (*Header, error) {
 	p := &parser{s: newStream(r), h: &Header{}, budget: MaxRetainedBytes}
+	h, err := p.parse()
+	if err != nil {
+		return nil, p.partial(err)
+	}
+	return h, nil
+}
+
+// PartialError is a Parse failure after the parser had seen some of the
+// instance's identifying attributes, so that a STOW response can name
+// the instance it failed to store. It unwraps to the parse error.
+type PartialError struct {
+	// Header holds what was read before the failure: the identifying
+	// UIDs (those present), TransferSyntaxUID, Meta and the elements of
+	// Dataset read so far. Frames and bulk spans are not meaningful.
+	Header *Header
+	Err    error
+}
+
+func (e *PartialError) Error() string { return e.Err.Error() }
+func (e *PartialError) Unwrap() error { return e.Err }
+
+// partial wraps err in a *PartialError when any identifying UID was read.
+func (p *parser) partial(err error) error {
+	h := p.h
+	if h.Meta == nil {
+		return err
+	}
+	p.identify() // fills what is there; its own error is superseded by err
+	if h.SOPClassUID == "" && h.SOPInstanceUID == "" && h.StudyInstanceUID == "" && h.SeriesInstanceUID == "" {
+		return err
+	}
+	return &PartialError{
+		Header: &Header{
+			TransferSyntaxUID: h.TransferSyntaxUID,
+			SOPClassUID:       h.SOPClassUID,
+			SOPInstanceUID:    h.SOPInstanceUID,
+			StudyInstanceUID:  h.StudyInstanceUID,
+			SeriesInstanceUID: h.SeriesInstanceUID,
+			Meta:              h.Meta,
+			Dataset:           h.Dataset,
+		},
+		Err: err,
+	}
+}
+
+func (p *parser) parse() (*Header, error) {
 	meta, err := readMeta(p.s, &p.budget)
 	if err != nil {
 		return nil, err

@@ -337,3 +337,56 @@ func TestParse_hugeInstanceBoundedMemory(t *testing.T) {
 		t.Errorf("allocated %d bytes to parse a %d-byte object", alloc, size)
 	}
 }
+
+// A parse that fails after the identifying UIDs were read reports them in
+// a *PartialError, so STOW can name the failed instance.
+func TestParse_partialError(t *testing.T) {
+	rows := map[string]map[string]string{}
+	for _, r := range readManifest(t) {
+		rows[r["file"]] = r
+	}
+	for _, c := range []struct {
+		file                 string
+		wantSOP, wantPartial bool
+	}{
+		{"bad/truncated.dcm", true, true},
+		{"bad/no_sop_instance_uid.dcm", false, true},
+		{"bad/length_overflow_pixeldata.dcm", true, true},
+		{"bad/empty.dcm", false, false},
+		{"bad/not_dicom.png", false, false},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			f, err := os.Open(filepath.Join(corpus, c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			h, err := Parse(f)
+			if h != nil || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Parse = %v, %v; want nil, ErrInvalid", h, err)
+			}
+			var pe *PartialError
+			if !errors.As(err, &pe) {
+				if c.wantPartial {
+					t.Fatalf("error %v is not a *PartialError", err)
+				}
+				return
+			}
+			if !c.wantPartial {
+				t.Fatalf("unexpected *PartialError %+v", pe.Header)
+			}
+			row := rows[c.file]
+			want := Header{SOPClassUID: row["sop_class"], StudyInstanceUID: row["study_uid"], SeriesInstanceUID: row["series_uid"]}
+			if c.wantSOP {
+				want.SOPInstanceUID = row["sop_instance_uid"]
+			}
+			got := pe.Header
+			if got.SOPClassUID != want.SOPClassUID || got.SOPInstanceUID != want.SOPInstanceUID ||
+				got.StudyInstanceUID != want.StudyInstanceUID || got.SeriesInstanceUID != want.SeriesInstanceUID {
+				t.Errorf("partial UIDs = %q %q %q %q, want %q %q %q %q",
+					got.SOPClassUID, got.SOPInstanceUID, got.StudyInstanceUID, got.SeriesInstanceUID,
+					want.SOPClassUID, want.SOPInstanceUID, want.StudyInstanceUID, want.SeriesInstanceUID)
+			}
+		})
+	}
+}

@@ -231,8 +231,8 @@ func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, 
 // retrieveBulk is WADO-RS .../bulk/{path}: the value of a BulkDataURI.
 // PixelData (7FE00010) of native images is all frames in one part;
 // encapsulated PixelData is one part per frame. Other bulk values are
-// located by re-reading the stored header (storage.Instance records frame
-// spans only).
+// ranged reads at the spans recorded at ingest (Instance.Bulk); only rows
+// indexed before those were recorded re-read the stored header.
 func (h *Handler) retrieveBulk(c echo.Context) error {
 	study, series, sop, err := pathUIDs(c)
 	if err != nil {
@@ -318,9 +318,19 @@ func (h *Handler) allFrames(c echo.Context, in *storage.Instance) (io.ReadCloser
 	return pr, nil
 }
 
-// bulkSpan finds a non-PixelData bulk value by re-reading the stored
-// object's header with dcm.Parse.
+// bulkSpan finds a non-PixelData bulk value in the spans recorded at
+// ingest or, for rows without them (Bulk == nil), by re-reading the
+// stored object's header with dcm.Parse.
 func (h *Handler) bulkSpan(c echo.Context, in *storage.Instance, path string) (dcm.Span, error) {
+	if in.Bulk != nil {
+		for _, b := range in.Bulk {
+			if b.Path == path {
+				return b.Span, nil
+			}
+		}
+		return dcm.Span{}, notFoundf("no bulk data at %s", path)
+	}
+	h.reparses.Add(1)
 	rc, err := h.archive.OpenInstance(c.Request().Context(), in)
 	if err != nil {
 		return dcm.Span{}, err

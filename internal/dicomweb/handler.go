@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -32,6 +34,11 @@ type Config struct {
 	// RetrieveURLs and BulkDataURIs start with (Root is appended). Empty:
 	// derived from each request (X-Forwarded-Proto/-Host, then Host).
 	PublicBaseURL string
+	// MetadataRebuildDelay: after a STOW or DELETE, a study's metadata
+	// documents are rebuilt in the background once the study has been
+	// quiet this long (0: DefaultMetadataRebuildDelay; < 0: never, they
+	// are then built on the first request).
+	MetadataRebuildDelay time.Duration
 }
 
 // Handler serves the DICOMweb routes.
@@ -42,6 +49,30 @@ type Handler struct {
 	origins   []string
 	maxUpload int64
 	publicURL string
+
+	rebuilder *rebuilder // nil: no background metadata rebuilds
+
+	reparses         atomic.Int64 // bulk requests answered by re-reading a header (rows without Instance.Bulk)
+	metadataBuilds   atomic.Int64 // metadata documents built on request (cache misses)
+	metadataRebuilds atomic.Int64 // background study rebuilds
+}
+
+// Close stops background work (pending metadata rebuilds are dropped,
+// running ones cancelled) and waits for it. Call it after the HTTP
+// server has shut down.
+func (h *Handler) Close() error {
+	if h.rebuilder != nil {
+		h.rebuilder.close()
+	}
+	return nil
+}
+
+// changed tells the background rebuilder that study changed; base is the
+// DICOMweb root URL its documents are wanted for.
+func (h *Handler) changed(study, base string) {
+	if h.rebuilder != nil && study != "" {
+		h.rebuilder.schedule(study, base)
+	}
 }
 
 // New returns a Handler for cfg.
@@ -65,6 +96,12 @@ func New(cfg Config) *Handler {
 	}
 	if h.maxUpload <= 0 {
 		h.maxUpload = DefaultMaxUploadBytes
+	}
+	if d := cfg.MetadataRebuildDelay; d >= 0 && h.index != nil {
+		if d == 0 {
+			d = DefaultMetadataRebuildDelay
+		}
+		h.rebuilder = newRebuilder(h, d)
 	}
 	return h
 }
@@ -103,6 +140,8 @@ func (h *Handler) Register(e *echo.Echo) {
 
 	e.Match(get, "/wado", h.wadoURI)
 	g.Match(get, "/wado", h.wadoURI)
+
+	registerRendered(g, h)
 }
 
 // baseURL is the DICOMweb root URL as clients see it.

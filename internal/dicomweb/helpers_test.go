@@ -31,6 +31,7 @@ type testServer struct {
 	*httptest.Server
 	archive *storage.Archive
 	echo    *echo.Echo
+	handler *Handler
 }
 
 func newTestServer(t testing.TB, mod func(*Config)) *testServer {
@@ -50,10 +51,14 @@ func newTestServer(t testing.TB, mod func(*Config)) *testServer {
 		mod(&cfg)
 	}
 	e := echo.New()
-	New(cfg).Register(e)
+	h := New(cfg)
+	h.Register(e)
 	s := httptest.NewServer(e)
-	t.Cleanup(s.Close)
-	return &testServer{Server: s, archive: a, echo: e}
+	t.Cleanup(func() {
+		s.Close()
+		h.Close()
+	})
+	return &testServer{Server: s, archive: a, echo: e, handler: h}
 }
 
 func readCorpus(t testing.TB, rel string) []byte {

@@ -100,6 +100,9 @@ func (h *Handler) storeInstances(c echo.Context) error {
 	default:
 		return fmt.Errorf("%w: %q; want multipart/related; type=\"application/dicom\" or application/dicom", errUnsupportedMediaType, mt)
 	}
+	for study := range res.changedStudies() { // even if the client hung up: what is stored stays
+		h.changed(study, res.base)
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -129,6 +132,18 @@ type stowResult struct {
 type storedItem struct {
 	class, sop, series, study string
 	warning                   int
+	duplicate                 bool // already stored: nothing changed
+}
+
+// changedStudies are the studies that stored instances changed.
+func (r *stowResult) changedStudies() map[string]struct{} {
+	out := map[string]struct{}{}
+	for _, s := range r.stored {
+		if !s.duplicate {
+			out[s.study] = struct{}{}
+		}
+	}
+	return out
 }
 
 type failedItem struct {
@@ -143,7 +158,7 @@ func (r *stowResult) add(sr storage.StoreResult, err error) {
 		return
 	}
 	in := sr.Instance
-	r.stored = append(r.stored, storedItem{class: in.SOPClassUID, sop: in.SOPInstanceUID, series: in.SeriesInstanceUID, study: in.StudyInstanceUID})
+	r.stored = append(r.stored, storedItem{class: in.SOPClassUID, sop: in.SOPInstanceUID, series: in.SeriesInstanceUID, study: in.StudyInstanceUID, duplicate: sr.Duplicate})
 }
 
 func (r *stowResult) addFailure(sr storage.StoreResult, err error) {
@@ -216,8 +231,14 @@ func (r *stowResult) appendJSON(dst []byte) []byte {
 			}
 			n++
 			item.reset()
-			item.str(tagReferencedSOPClassUID, "UI", f.class)
-			item.str(tagReferencedSOPInstanceUID, "UI", f.sop)
+			// Unknown UIDs (the part never parsed that far) are left
+			// out rather than sent empty.
+			if f.class != "" {
+				item.str(tagReferencedSOPClassUID, "UI", f.class)
+			}
+			if f.sop != "" {
+				item.str(tagReferencedSOPInstanceUID, "UI", f.sop)
+			}
 			item.num(tagFailureReason, "US", f.reason)
 			seq = item.appendTo(seq)
 		}
@@ -226,8 +247,6 @@ func (r *stowResult) appendJSON(dst []byte) []byte {
 				seq = append(seq, ',')
 			}
 			item.reset()
-			item.str(tagReferencedSOPClassUID, "UI", "")
-			item.str(tagReferencedSOPInstanceUID, "UI", "")
 			item.num(tagFailureReason, "US", reasonCannotUnderstand)
 			seq = item.appendTo(seq)
 		}

@@ -116,6 +116,48 @@ func TestSTOW(t *testing.T) {
 	}
 }
 
+// Failed items name the instance whenever its UIDs were read, even when
+// the part is truncated, and leave the attributes out when unknown.
+func TestSTOW_failedItemsNameInstances(t *testing.T) {
+	s := newTestServer(t, nil)
+	good := "images/ct_small_signed_no_window.dcm"
+	s.store(t, good)
+	changed := readCorpus(t, good)
+	changed[len(changed)-1] ^= 0xFF
+	parts := append(dicomParts(t, "bad/truncated.dcm", "bad/empty.dcm", "bad/no_sop_instance_uid.dcm"), part{"application/dicom", changed})
+	body, ct := multipartBody(t, `"application/dicom"`, parts...)
+	r := s.do(t, "POST", "/dicom-web/studies", map[string]string{"Content-Type": ct}, body)
+	if r.status != 409 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	failed := values(jsonObject(t, r.body), "00081198")
+	if len(failed) != 4 {
+		t.Fatalf("%d failed items: %s", len(failed), r.body)
+	}
+	const ctClass = "1.2.840.10008.5.1.4.1.1.2"
+	for i, want := range []struct {
+		class, sop string
+		reason     int
+	}{
+		{ctClass, row(t, "bad/truncated.dcm").SOP, reasonCannotUnderstand},
+		{"", "", reasonCannotUnderstand},
+		{ctClass, "", reasonCannotUnderstand},
+		{ctClass, row(t, good).SOP, reasonDuplicateSOP},
+	} {
+		item := failed[i].(map[string]any)
+		for tag, v := range map[string]string{"00081150": want.class, "00081155": want.sop} {
+			_, present := item[tag]
+			got, _ := value(item, tag).(string)
+			if v == "" && present || got != v {
+				t.Errorf("item %d: %s = %v (present %v), want %q", i, tag, item[tag], present, v)
+			}
+		}
+		if got := value(item, "00081197"); got != float64(want.reason) {
+			t.Errorf("item %d: FailureReason %v, want %#x", i, got, want.reason)
+		}
+	}
+}
+
 func TestSTOW_conflictingBytes(t *testing.T) {
 	for _, replace := range []bool{false, true} {
 		s := newTestServer(t, nil)

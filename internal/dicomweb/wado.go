@@ -263,6 +263,9 @@ func (h *Handler) deleteResource(c echo.Context) error {
 	if err := h.archive.Delete(c.Request().Context(), study, series, sop); err != nil {
 		return err
 	}
+	if series != "" { // a deleted study has no documents left to rebuild
+		h.changed(study, h.baseURL(c))
+	}
 	return c.NoContent(http.StatusNoContent)
 }
 

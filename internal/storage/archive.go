@@ -95,6 +95,11 @@ func (e *errWriter) Write(p []byte) (int, error) {
 // known under another study/series; ErrExists for different bytes under
 // a known UID (unless ReplaceOnConflict); the body's own read error (e.g.
 // *http.MaxBytesError) when reading it failed.
+//
+// On failure, StoreResult.Instance still names the instance as far as it
+// was read (SOPClassUID, SOPInstanceUID, StudyInstanceUID,
+// SeriesInstanceUID; those seen before a parse error, see
+// dcm.PartialError), so a STOW response can reference it.
 func (a *Archive) Store(ctx context.Context, r io.Reader, wantStudy string) (StoreResult, error) {
 	key := newInstanceKey()
 	w, err := a.Blobs.Create(ctx, key)
@@ -106,25 +111,32 @@ func (a *Archive) Store(ctx context.Context, r io.Reader, wantStudy string) (Sto
 	body := &errReader{r: r}
 	sink := &errWriter{w: w}
 	h, err := dcm.Parse(io.TeeReader(body, io.MultiWriter(sink, sum)))
+	if h == nil {
+		var pe *dcm.PartialError
+		if errors.As(err, &pe) {
+			h = pe.Header
+		}
+	}
+	failed := StoreResult{Instance: identity(h)}
 	switch {
 	case sink.err != nil:
-		return StoreResult{}, fmt.Errorf("storage: store: write blob: %w", sink.err)
+		return failed, fmt.Errorf("storage: store: write blob: %w", sink.err)
 	case body.err != nil:
-		return StoreResult{}, fmt.Errorf("storage: store: read: %w", body.err)
+		return failed, fmt.Errorf("storage: store: read: %w", body.err)
 	case err != nil:
 		if !errors.Is(err, dcm.ErrInvalid) {
 			err = fmt.Errorf("%w: %w", dcm.ErrInvalid, err)
 		}
-		return StoreResult{}, fmt.Errorf("storage: store: %w", err)
+		return failed, fmt.Errorf("storage: store: %w", err)
 	case h.SOPInstanceUID == "" || h.StudyInstanceUID == "" || h.SeriesInstanceUID == "":
-		return StoreResult{}, fmt.Errorf("storage: store: %w: missing study, series or SOP instance UID", dcm.ErrInvalid)
+		return failed, fmt.Errorf("storage: store: %w: missing study, series or SOP instance UID", dcm.ErrInvalid)
 	case wantStudy != "" && wantStudy != h.StudyInstanceUID:
-		return StoreResult{}, fmt.Errorf("storage: store: %w: instance %s belongs to study %s, not %s",
+		return failed, fmt.Errorf("storage: store: %w: instance %s belongs to study %s, not %s",
 			ErrConflict, h.SOPInstanceUID, h.StudyInstanceUID, wantStudy)
 	}
 	info, err := w.Commit()
 	if err != nil {
-		return StoreResult{}, fmt.Errorf("storage: store: %w", err)
+		return failed, fmt.Errorf("storage: store: %w", err)
 	}
 	inst := newInstance(h, info, hex.EncodeToString(sum.Sum(nil)), a.now())
 	res, err := a.Index.PutInstance(ctx, inst, a.ReplaceOnConflict)
@@ -132,7 +144,7 @@ func (a *Archive) Store(ctx context.Context, r io.Reader, wantStudy string) (Sto
 		a.deleteBlob(ctx, key) // unreferenced; Sweep catches a miss
 	}
 	if err != nil {
-		return StoreResult{}, fmt.Errorf("storage: store %s: %w", inst.SOPInstanceUID, err)
+		return failed, fmt.Errorf("storage: store %s: %w", inst.SOPInstanceUID, err)
 	}
 	out := StoreResult{Instance: res.Stored, Duplicate: res.Duplicate}
 	if res.ReplacedBlobKey != "" {
@@ -140,6 +152,21 @@ func (a *Archive) Store(ctx context.Context, r io.Reader, wantStudy string) (Sto
 		a.deleteBlob(ctx, res.ReplacedBlobKey)
 	}
 	return out, nil
+}
+
+// identity is the Instance that names h (UIDs only) in a failed
+// StoreResult; the zero Instance when h is nil.
+func identity(h *dcm.Header) Instance {
+	if h == nil {
+		return Instance{}
+	}
+	return Instance{
+		StudyInstanceUID:  h.StudyInstanceUID,
+		SeriesInstanceUID: h.SeriesInstanceUID,
+		SOPInstanceUID:    h.SOPInstanceUID,
+		SOPClassUID:       h.SOPClassUID,
+		TransferSyntaxUID: h.TransferSyntaxUID,
+	}
 }
 
 func (a *Archive) deleteBlob(ctx context.Context, key string) {
@@ -165,6 +192,7 @@ func newInstance(h *dcm.Header, info BlobInfo, sha string, now time.Time) *Insta
 		Deflated:          h.Deflated,
 		BigEndian:         h.BigEndian,
 		DataSetOffset:     h.DataSetOffset,
+		Bulk:              bulkOf(h),
 		Study: StudyAttrs{
 			PatientName:            h.Text(TagPatientName),
 			PatientID:              h.Text(TagPatientID),
@@ -211,6 +239,17 @@ func newInstance(h *dcm.Header, info BlobInfo, sha string, now time.Time) *Insta
 		inst.Instance.NumberOfFrames = len(h.Frames)
 	}
 	return inst
+}
+
+// bulkOf lists h's bulk values, never nil: an empty list says "no bulk
+// values", where nil (rows indexed before bulk spans were recorded) says
+// "unknown".
+func bulkOf(h *dcm.Header) []dcm.BulkRef {
+	b := h.Bulk()
+	if b == nil {
+		b = []dcm.BulkRef{}
+	}
+	return b
 }
 
 // itemText returns a string attribute of the first item of a top-level

@@ -431,3 +431,92 @@ func BenchmarkArchiveStore(b *testing.B) {
 		}
 	}
 }
+
+// A failed Store still names the instance as far as it was read, so the
+// STOW response can reference it.
+func TestArchive_Store_failureNamesInstance(t *testing.T) {
+	rows := map[string]manifestRow{}
+	for _, r := range readManifest(t) {
+		rows[r.file] = r
+	}
+	const ctFile = "images/ct_small_signed_no_window.dcm"
+	ct := rows[ctFile]
+	data, err := os.ReadFile(filepath.Join(corpus, ctFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newArchive(t)
+	if _, err := a.Store(t.Context(), bytes.NewReader(data), ""); err != nil {
+		t.Fatal(err)
+	}
+	changed := bytes.Clone(data)
+	changed[len(changed)-1] ^= 0xFF
+	tr := rows["bad/truncated.dcm"]
+	for _, c := range []struct {
+		name    string
+		store   func() (storage.StoreResult, error)
+		wantErr error
+		want    manifestRow
+	}{
+		{"truncated", func() (storage.StoreResult, error) { return storeFile(t, a, "bad/truncated.dcm", "") }, dcm.ErrInvalid, tr},
+		{"wrongStudy", func() (storage.StoreResult, error) { return storeFile(t, a, ctFile, "1.2.3.4") }, storage.ErrConflict, ct},
+		{"exists", func() (storage.StoreResult, error) { return a.Store(t.Context(), bytes.NewReader(changed), "") }, storage.ErrExists, ct},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := c.store()
+			if !errors.Is(err, c.wantErr) {
+				t.Fatalf("Store error = %v, want %v", err, c.wantErr)
+			}
+			in := res.Instance
+			if in.SOPInstanceUID != c.want.sop || in.StudyInstanceUID != c.want.study || in.SeriesInstanceUID != c.want.series ||
+				in.SOPClassUID != "1.2.840.10008.5.1.4.1.1.2" {
+				t.Errorf("failed StoreResult.Instance = %q %q %q %q, want the instance's UIDs",
+					in.SOPClassUID, in.SOPInstanceUID, in.StudyInstanceUID, in.SeriesInstanceUID)
+			}
+			if in.BlobKey != "" {
+				t.Errorf("failed StoreResult.Instance has blob key %q", in.BlobKey)
+			}
+		})
+	}
+}
+
+// Store records every bulk value's span; a ranged read of the stored
+// object at it is the value.
+func TestArchive_Store_recordsBulk(t *testing.T) {
+	a := newArchive(t)
+	res, err := storeFile(t, a, "images/pt_acrin_flt_breast_icon.dcm", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Index.Instance(t.Context(), "", "", res.Instance.SOPInstanceUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := map[string]dcm.BulkRef{}
+	for _, b := range got.Bulk {
+		paths[b.Path] = b
+	}
+	icon, ok := paths["00880200/0/7FE00010"]
+	if !ok || icon.Span.Length != 4096 || icon.VR != "OW" {
+		t.Fatalf("Bulk = %+v; want the icon's PixelData, 4096 bytes OW", got.Bulk)
+	}
+	if px := paths["7FE00010"]; px.Span.Length != 56448 {
+		t.Errorf("PixelData bulk = %+v, want 56448 bytes", px)
+	}
+	res, err = storeFile(t, a, "reports/"+firstFile(t, "reports"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Index.Instance(t.Context(), "", "", res.Instance.SOPInstanceUID); err != nil || got.Bulk == nil {
+		t.Errorf("instance without bulk values: Bulk = %#v, %v; want empty, not nil", got.Bulk, err)
+	}
+}
+
+func firstFile(t testing.TB, dir string) string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(corpus, dir, "*.dcm"))
+	if len(m) == 0 {
+		t.Fatalf("no files in %s", dir)
+	}
+	return filepath.Base(m[0])
+}

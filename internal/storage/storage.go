@@ -81,6 +81,12 @@ type Instance struct {
 	Deflated      bool
 	BigEndian     bool
 	DataSetOffset int64
+	// Bulk locates every bulk value of the instance (dcm.Header.Bulk,
+	// PixelData included), so that a BulkDataURI is one ranged read. An
+	// index persists it as is (EncodeBulk/DecodeBulk) and must return nil
+	// and an empty non-nil slice as given: nil means "not recorded" (rows
+	// from before it was), empty means "the instance has no bulk values".
+	Bulk []dcm.BulkRef
 
 	// Attributes for matching and for QIDO responses. Strings are UTF-8
 	// (decoded from SpecificCharacterSet), multi-values joined with `\`.
@@ -257,4 +263,14 @@ type Index interface {
 	// Ping checks the index is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// MetadataLister is an optional Index capability, found by type
+// assertion, for building study and series metadata documents fast: it
+// streams Instance.Metadata of a study's instances (series == "": all
+// series) in the order of Index.Instances without loading whole rows.
+// metadata is valid only during the call of fn. An error from fn stops
+// the walk and is returned. Unknown study or series: ErrNotFound.
+type MetadataLister interface {
+	EachMetadata(ctx context.Context, study, series string, fn func(seriesUID, sopUID string, metadata []byte) error) error
 }

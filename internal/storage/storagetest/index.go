@@ -34,6 +34,7 @@ func NewTestInstance(study, series, sop string) *storage.Instance {
 		Created:           time.Unix(1_700_000_000, 123).UTC(),
 		Frames:            []dcm.Frame{{{Offset: 1000, Length: 234}}},
 		DataSetOffset:     132 + 60,
+		Bulk:              []dcm.BulkRef{{Path: "7FE00010", VR: "OW", Span: dcm.Span{Offset: 1000, Length: 234}}},
 		Study:             storage.StudyAttrs{PatientName: "Test^Patient", PatientID: "T1", StudyDate: "20240101"},
 		Series:            storage.SeriesAttrs{Modality: "CT", SeriesNumber: "1"},
 		Instance:          storage.InstanceAttrs{InstanceNumber: "1", Rows: 16, Columns: 16, BitsAllocated: 16, NumberOfFrames: 1},
@@ -119,6 +120,10 @@ func TestIndex(t *testing.T, newIndex func(t *testing.T) storage.Index) {
 		inst := NewTestInstance("1.9", "1.9.1", "1.9.1.1")
 		inst.Frames = []dcm.Frame{{{Offset: 5000, Length: 10}, {Offset: 5020, Length: 7}}, {{Offset: 6000, Length: 1 << 40}}}
 		inst.Encapsulated, inst.BigEndian = true, true
+		inst.Bulk = []dcm.BulkRef{
+			{Path: "00880200/0/7FE00010", VR: "OW", Span: dcm.Span{Offset: 900, Length: 4096}},
+			{Path: "7FE00010", VR: "OB", Span: dcm.Span{Offset: 4996, Length: 1<<40 + 1004}},
+		}
 		res, err := x.PutInstance(t.Context(), inst, false)
 		if err != nil {
 			t.Fatal(err)
@@ -151,6 +156,24 @@ func TestIndex(t *testing.T, newIndex func(t *testing.T) storage.Index) {
 		}
 	})
 
+	t.Run("BulkNilOrEmpty", func(t *testing.T) {
+		// nil Bulk (not recorded) and empty Bulk (no bulk values) stay apart.
+		x := newIndex(t)
+		for sop, bulk := range map[string][]dcm.BulkRef{"1.9.1.5": nil, "1.9.1.6": {}} {
+			inst := NewTestInstance("1.9", "1.9.1", sop)
+			inst.Bulk = bulk
+			if _, err := x.PutInstance(t.Context(), inst, false); err != nil {
+				t.Fatal(err)
+			}
+			got, err := x.Instance(t.Context(), "", "", sop)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got.Bulk == nil) != (bulk == nil) || len(got.Bulk) != 0 {
+				t.Errorf("Bulk put %#v, got %#v", bulk, got.Bulk)
+			}
+		}
+	})
 	t.Run("DuplicateSameSHA", func(t *testing.T) {
 		x := newIndex(t)
 		inst := NewTestInstance("1.9", "1.9.1", "1.9.1.1")
@@ -257,6 +280,41 @@ func TestIndex(t *testing.T, newIndex func(t *testing.T) storage.Index) {
 		for _, p := range [][2]string{{"9.9", ""}, {"1.1", "9.9"}, {"1.2", "1.1.1"}} {
 			if _, err := x.Instances(t.Context(), p[0], p[1]); !errors.Is(err, storage.ErrNotFound) {
 				t.Errorf("Instances(%q, %q) error = %v, want ErrNotFound", p[0], p[1], err)
+			}
+		}
+	})
+
+	t.Run("EachMetadata", func(t *testing.T) {
+		x := newIndex(t)
+		ml, ok := x.(storage.MetadataLister)
+		if !ok {
+			t.Skip("optional storage.MetadataLister not implemented")
+		}
+		putAll(t, x, fixture())
+		for _, p := range [][2]string{{"1.1", ""}, {"1.1", "1.1.1"}, {"1.3", ""}} {
+			insts, err := x.Instances(t.Context(), p[0], p[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want, got []string
+			for _, in := range insts {
+				want = append(want, in.SeriesInstanceUID+" "+in.SOPInstanceUID+" "+string(in.Metadata))
+			}
+			err = ml.EachMetadata(t.Context(), p[0], p[1], func(series, sop string, md []byte) error {
+				got = append(got, series+" "+sop+" "+string(md))
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("EachMetadata(%q, %q) differs from Instances (-want +got):\n%s", p[0], p[1], diff)
+			}
+		}
+		for _, p := range [][2]string{{"9.9", ""}, {"1.1", "9.9"}} {
+			err := ml.EachMetadata(t.Context(), p[0], p[1], func(string, string, []byte) error { return nil })
+			if !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("EachMetadata(%q, %q) error = %v, want ErrNotFound", p[0], p[1], err)
 			}
 		}
 	})
