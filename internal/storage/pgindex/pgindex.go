@@ -1,0 +1,689 @@
+package pgindex
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/cloudpacs/pacs/internal/storage"
+)
+
+var (
+	_ storage.Index          = (*Index)(nil)
+	_ storage.MetadataLister = (*Index)(nil)
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Index is a storage.Index on PostgreSQL. Any number of Index values, in
+// any number of processes, may share one database: every invariant is
+// kept by transactions, row locks and unique constraints.
+type Index struct {
+	pool *pgxpool.Pool
+	// Now stamps rows and study versions; time.Now when nil.
+	Now func() time.Time
+}
+
+// Open connects to the database named by dsn (a postgres:// URL or a
+// key=value string, as pgx accepts; pool settings such as pool_max_conns
+// may be given there), applies the migrations and returns the index.
+func Open(ctx context.Context, dsn string) (*Index, error) {
+	if err := Migrate(ctx, dsn); err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("pgindex: open: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgindex: open: %w", err)
+	}
+	x := &Index{pool: pool}
+	if err := x.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return x, nil
+}
+
+// Migrate applies the embedded migrations to the database named by dsn
+// (for `pacs migrate`; Open calls it too). Replicas starting together
+// serialise on a PostgreSQL advisory lock held for the duration.
+func Migrate(ctx context.Context, dsn string) error {
+	cfg, err := pgxpool.ParseConfig(dsn) // accepts (and drops) the pool_* settings
+	if err != nil {
+		return fmt.Errorf("pgindex: migrate: %w", err)
+	}
+	db := stdlib.OpenDB(*cfg.ConnConfig)
+	defer db.Close()
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("pgindex: migrations: %w", err)
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("pgindex: migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
+		goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("pgindex: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("pgindex: migrate: %w", err)
+	}
+	return nil
+}
+
+// Close closes the connection pool.
+func (x *Index) Close() error {
+	x.pool.Close()
+	return nil
+}
+
+// Ping checks that the database answers.
+func (x *Index) Ping(ctx context.Context) error {
+	if err := x.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("pgindex: ping: %w: %w", storage.ErrUnavailable, err)
+	}
+	return nil
+}
+
+func (x *Index) now() time.Time {
+	if x.Now != nil {
+		return x.Now()
+	}
+	return time.Now()
+}
+
+// maxAttempts bounds the retries of a write transaction that failed with
+// a serialization failure, a deadlock, or lost a race that the
+// transaction detects itself (errRetry).
+const maxAttempts = 8
+
+// errRetry asks inTx to run the transaction again: a concurrent
+// transaction changed what this one read (e.g. inserted the same SOP
+// instance first).
+var errRetry = errors.New("pgindex: concurrent change, retry")
+
+func retryable(err error) bool {
+	if errors.Is(err, errRetry) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+// inTx runs fn in a READ COMMITTED transaction, again (after a short
+// random pause) when it fails with a retryable error.
+func (x *Index) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginTxFunc(ctx, x.pool, pgx.TxOptions{}, fn)
+		if err == nil || attempt == maxAttempts || !retryable(err) {
+			return err
+		}
+		d := time.Duration(attempt) * time.Millisecond
+		time.Sleep(d/2 + rand.N(d))
+	}
+}
+
+// Compression of metadata documents. EncodeAll/DecodeAll are safe for
+// concurrent use.
+var (
+	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
+)
+
+func compress(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return zenc.EncodeAll(b, make([]byte, 0, len(b)/4+64))
+}
+
+func decompress(b []byte) ([]byte, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	out, err := zdec.DecodeAll(b, nil)
+	if err != nil {
+		return nil, fmt.Errorf("pgindex: decompress: %w", err)
+	}
+	return out, nil
+}
+
+// isNumber is the *_int column of an IS attribute: NULL when empty, the
+// value when it is an integer, 0 otherwise (as SQLite's CAST would give).
+func isNumber(s string) *int64 {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil
+	}
+	n, err := strconv.ParseInt(strings.TrimPrefix(s, "+"), 10, 64)
+	if err != nil {
+		n = 0
+	}
+	return &n
+}
+
+// Column lists, kept in the order of the attribute structs.
+
+const studyAttrCols = `st.patient_name, st.patient_id, st.issuer_of_patient_id, st.patient_birth_date,
+	st.patient_sex, st.study_date, st.study_time, st.accession_number, st.study_id,
+	st.referring_physician_name, st.study_description, st.specific_character_set,
+	st.timezone_offset_from_utc`
+
+func studyAttrDest(a *storage.StudyAttrs) []any {
+	return []any{&a.PatientName, &a.PatientID, &a.IssuerOfPatientID, &a.PatientBirthDate,
+		&a.PatientSex, &a.StudyDate, &a.StudyTime, &a.AccessionNumber, &a.StudyID,
+		&a.ReferringPhysicianName, &a.StudyDescription, &a.SpecificCharacterSet,
+		&a.TimezoneOffsetFromUTC}
+}
+
+const seriesAttrCols = `se.modality, se.series_number, se.series_description, se.series_date,
+	se.series_time, se.body_part_examined, se.performed_procedure_step_start_date,
+	se.performed_procedure_step_start_time, se.scheduled_procedure_step_id,
+	se.requested_procedure_id, se.institution_name, se.station_name, se.manufacturer`
+
+func seriesAttrDest(a *storage.SeriesAttrs) []any {
+	return []any{&a.Modality, &a.SeriesNumber, &a.SeriesDescription, &a.SeriesDate,
+		&a.SeriesTime, &a.BodyPartExamined, &a.PerformedProcedureStepStartDate,
+		&a.PerformedProcedureStepStartTime, &a.ScheduledProcedureStepID,
+		&a.RequestedProcedureID, &a.InstitutionName, &a.StationName, &a.Manufacturer}
+}
+
+const instanceCols = `st.study_uid, se.series_uid, i.sop_instance_uid, i.sop_class_uid,
+	i.transfer_syntax_uid, i.blob_key, i.size, i.sha256, i.created, i.frames,
+	i.encapsulated, i.deflated, i.big_endian, i.data_set_offset,
+	i.instance_number, i.rows, i.columns, i.bits_allocated, i.number_of_frames,
+	i.content_date, i.content_time, i.acquisition_date, i.metadata, i.bulk, ` +
+	studyAttrCols + `, ` + seriesAttrCols
+
+const instanceFrom = ` FROM instances i
+	JOIN series se ON se.series_pk = i.series_pk
+	JOIN studies st ON st.study_pk = i.study_pk`
+
+func scanInstance(s pgx.Row) (*storage.Instance, error) {
+	var (
+		inst         storage.Instance
+		created      int64
+		frames, meta []byte
+		bulk         []byte
+	)
+	a := &inst.Instance
+	dest := []any{&inst.StudyInstanceUID, &inst.SeriesInstanceUID, &inst.SOPInstanceUID, &inst.SOPClassUID,
+		&inst.TransferSyntaxUID, &inst.BlobKey, &inst.Size, &inst.SHA256, &created, &frames,
+		&inst.Encapsulated, &inst.Deflated, &inst.BigEndian, &inst.DataSetOffset,
+		&a.InstanceNumber, &a.Rows, &a.Columns, &a.BitsAllocated, &a.NumberOfFrames,
+		&a.ContentDate, &a.ContentTime, &a.AcquisitionDate, &meta, &bulk}
+	dest = append(dest, studyAttrDest(&inst.Study)...)
+	dest = append(dest, seriesAttrDest(&inst.Series)...)
+	if err := s.Scan(dest...); err != nil {
+		return nil, err
+	}
+	inst.Created = time.Unix(0, created).UTC()
+	var err error
+	if inst.Frames, err = storage.DecodeFrames(frames); err != nil {
+		return nil, fmt.Errorf("pgindex: instance %s: %w", inst.SOPInstanceUID, err)
+	}
+	if inst.Bulk, err = storage.DecodeBulk(bulk); err != nil {
+		return nil, fmt.Errorf("pgindex: instance %s: %w", inst.SOPInstanceUID, err)
+	}
+	if inst.Metadata, err = decompress(meta); err != nil {
+		return nil, err
+	}
+	return &inst, nil
+}
+
+// PutInstance records inst in one transaction (see storage.Index).
+//
+// Concurrency: the study row is upserted first (INSERT ... ON CONFLICT
+// DO UPDATE, which also bumps its version), so every writer of a study
+// holds that row's lock until it commits: puts and deletes of one study
+// run one after the other, in every process, and two replicas creating
+// the same new study end with one row. The instance row is inserted with
+// ON CONFLICT DO NOTHING; a writer that finds the SOP Instance UID taken
+// by a transaction that committed meanwhile rolls back and runs again,
+// and then sees the committed row (Duplicate, ErrExists or replace).
+//
+// Once ctx is checked, the transaction runs without cancellation: it is
+// short, and a commit that succeeds after the caller gave up would
+// otherwise be reported as failed, and the caller would delete the blob
+// of a committed row.
+func (x *Index) PutInstance(ctx context.Context, inst *storage.Instance, replace bool) (storage.PutResult, error) {
+	if inst == nil || inst.StudyInstanceUID == "" || inst.SeriesInstanceUID == "" || inst.SOPInstanceUID == "" || inst.BlobKey == "" {
+		return storage.PutResult{}, errors.New("pgindex: put: instance without UIDs or blob key")
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.PutResult{}, fmt.Errorf("pgindex: put %s: %w", inst.SOPInstanceUID, err)
+	}
+	ctx = context.WithoutCancel(ctx)
+	in := *inst
+	if in.Created.IsZero() {
+		in.Created = x.now()
+	}
+	var res storage.PutResult
+	err := x.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		res, err = x.put(ctx, tx, &in, replace)
+		return err
+	})
+	if err != nil {
+		return storage.PutResult{}, fmt.Errorf("pgindex: put %s: %w", inst.SOPInstanceUID, err)
+	}
+	return res, nil
+}
+
+func (x *Index) put(ctx context.Context, tx pgx.Tx, inst *storage.Instance, replace bool) (storage.PutResult, error) {
+	now := x.now()
+	var (
+		pk                  int64
+		studyUID, seriesUID string
+		oldSHA, oldKey      string
+		existingStudyPK     int64
+	)
+	err := tx.QueryRow(ctx, `SELECT i.instance_pk, st.study_uid, se.series_uid, i.sha256, i.blob_key, i.study_pk`+
+		instanceFrom+` WHERE i.sop_instance_uid = $1`, inst.SOPInstanceUID).
+		Scan(&pk, &studyUID, &seriesUID, &oldSHA, &oldKey, &existingStudyPK)
+	switch {
+	case err == nil:
+		if studyUID != inst.StudyInstanceUID || seriesUID != inst.SeriesInstanceUID {
+			return storage.PutResult{}, fmt.Errorf("%w: SOP instance already stored under study %s series %s",
+				storage.ErrConflict, studyUID, seriesUID)
+		}
+		if oldSHA == inst.SHA256 {
+			stored, err := scanInstance(tx.QueryRow(ctx, `SELECT `+instanceCols+instanceFrom+` WHERE i.instance_pk = $1`, pk))
+			if errors.Is(err, pgx.ErrNoRows) { // deleted meanwhile
+				return storage.PutResult{}, errRetry
+			}
+			if err != nil {
+				return storage.PutResult{}, err
+			}
+			return storage.PutResult{Stored: *stored, Duplicate: true}, nil
+		}
+		if !replace {
+			return storage.PutResult{}, fmt.Errorf("%w: SHA-256 %s differs from the stored %s", storage.ErrExists, inst.SHA256, oldSHA)
+		}
+		// Study row first (lock order: study, then its rows), then the
+		// instance, only if it is still the row we read.
+		if err := bumpVersion(ctx, tx, existingStudyPK, inst.StudyInstanceUID, now); err != nil {
+			return storage.PutResult{}, err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE instances SET
+			sop_class_uid = $2, transfer_syntax_uid = $3, blob_key = $4, size = $5, sha256 = $6, created = $7,
+			frames = $8, encapsulated = $9, deflated = $10, big_endian = $11, data_set_offset = $12,
+			instance_number = $13, instance_number_int = $14, rows = $15, columns = $16, bits_allocated = $17,
+			number_of_frames = $18, content_date = $19, content_time = $20, acquisition_date = $21, metadata = $22, bulk = $23
+			WHERE instance_pk = $24 AND sha256 = $25 AND sop_instance_uid = $1`, append(instanceValues(inst), pk, oldSHA)...)
+		if err != nil {
+			return storage.PutResult{}, err
+		}
+		if tag.RowsAffected() != 1 {
+			return storage.PutResult{}, errRetry
+		}
+		res := storage.PutResult{Stored: *inst}
+		if oldKey != inst.BlobKey {
+			res.ReplacedBlobKey = oldKey
+		}
+		return res, nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return storage.PutResult{}, err
+	}
+
+	// New instance: upsert study and series (first writer's attributes
+	// win), then insert.
+	s := &inst.Study
+	var studyPK int64
+	err = tx.QueryRow(ctx, `INSERT INTO studies (study_uid,
+		patient_name, patient_name_key, patient_name_words, patient_name_phon,
+		patient_id, issuer_of_patient_id, patient_birth_date,
+		patient_sex, study_date, study_time, accession_number, study_id,
+		referring_physician_name, referring_physician_key, referring_physician_words, referring_physician_phon,
+		study_description, specific_character_set, timezone_offset_from_utc, version, created)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21)
+		ON CONFLICT (study_uid) DO UPDATE SET version = GREATEST(studies.version + 1, EXCLUDED.version)
+		RETURNING study_pk`,
+		inst.StudyInstanceUID,
+		s.PatientName, storage.NameKey(s.PatientName), nameWords(s.PatientName), namePhonetic(s.PatientName),
+		s.PatientID, s.IssuerOfPatientID, s.PatientBirthDate,
+		s.PatientSex, s.StudyDate, s.StudyTime, s.AccessionNumber, s.StudyID,
+		s.ReferringPhysicianName, storage.NameKey(s.ReferringPhysicianName),
+		nameWords(s.ReferringPhysicianName), namePhonetic(s.ReferringPhysicianName),
+		s.StudyDescription, s.SpecificCharacterSet, s.TimezoneOffsetFromUTC, now.UnixNano(),
+	).Scan(&studyPK)
+	if err != nil {
+		return storage.PutResult{}, err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM metadata_cache WHERE study_uid = $1`, inst.StudyInstanceUID); err != nil {
+		return storage.PutResult{}, err
+	}
+	se := &inst.Series
+	var seriesPK, seriesStudyPK int64
+	err = tx.QueryRow(ctx, `INSERT INTO series (study_pk, series_uid,
+		modality, series_number, series_number_int, series_description, series_date, series_time,
+		body_part_examined, performed_procedure_step_start_date, performed_procedure_step_start_time,
+		scheduled_procedure_step_id, requested_procedure_id, institution_name, station_name, manufacturer)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+		ON CONFLICT (series_uid) DO UPDATE SET series_uid = EXCLUDED.series_uid
+		RETURNING series_pk, study_pk`,
+		studyPK, inst.SeriesInstanceUID,
+		se.Modality, se.SeriesNumber, isNumber(se.SeriesNumber), se.SeriesDescription, se.SeriesDate, se.SeriesTime,
+		se.BodyPartExamined, se.PerformedProcedureStepStartDate, se.PerformedProcedureStepStartTime,
+		se.ScheduledProcedureStepID, se.RequestedProcedureID, se.InstitutionName, se.StationName, se.Manufacturer,
+	).Scan(&seriesPK, &seriesStudyPK)
+	if err != nil {
+		return storage.PutResult{}, err
+	}
+	if seriesStudyPK != studyPK {
+		return storage.PutResult{}, fmt.Errorf("%w: series %s belongs to another study", storage.ErrConflict, inst.SeriesInstanceUID)
+	}
+	var instPK int64
+	err = tx.QueryRow(ctx, `INSERT INTO instances (series_pk, study_pk, sop_instance_uid,
+		sop_class_uid, transfer_syntax_uid, blob_key, size, sha256, created,
+		frames, encapsulated, deflated, big_endian, data_set_offset,
+		instance_number, instance_number_int, rows, columns, bits_allocated,
+		number_of_frames, content_date, content_time, acquisition_date, metadata, bulk)
+		VALUES ($24, $25, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+		$13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+		ON CONFLICT (sop_instance_uid) DO NOTHING
+		RETURNING instance_pk`,
+		append(instanceValues(inst), seriesPK, studyPK)...).Scan(&instPK)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// A concurrent put of the same SOP instance committed first.
+		return storage.PutResult{}, errRetry
+	}
+	if err != nil {
+		return storage.PutResult{}, err
+	}
+	return storage.PutResult{Stored: *inst}, nil
+}
+
+// instanceValues lists sop_instance_uid .. bulk ($1 .. $23).
+func instanceValues(inst *storage.Instance) []any {
+	a := &inst.Instance
+	return []any{inst.SOPInstanceUID,
+		inst.SOPClassUID, inst.TransferSyntaxUID, inst.BlobKey, inst.Size, inst.SHA256, inst.Created.UnixNano(),
+		storage.EncodeFrames(nil, inst.Frames), inst.Encapsulated, inst.Deflated, inst.BigEndian, inst.DataSetOffset,
+		a.InstanceNumber, isNumber(a.InstanceNumber), a.Rows, a.Columns, a.BitsAllocated, a.NumberOfFrames,
+		a.ContentDate, a.ContentTime, a.AcquisitionDate, compress(inst.Metadata), storage.EncodeBulk(nil, inst.Bulk)}
+}
+
+func bumpVersion(ctx context.Context, tx pgx.Tx, studyPK int64, studyUID string, now time.Time) error {
+	if _, err := tx.Exec(ctx, `UPDATE studies SET version = GREATEST(version + 1, $1) WHERE study_pk = $2`, now.UnixNano(), studyPK); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `DELETE FROM metadata_cache WHERE study_uid = $1`, studyUID)
+	return err
+}
+
+func notFound(what string, err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("pgindex: %s: %w", what, storage.ErrNotFound)
+	}
+	return fmt.Errorf("pgindex: %s: %w", what, err)
+}
+
+// scope builds the WHERE conditions for the non-empty UIDs.
+func scope(study, series, sop string) (string, []any) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(col, v string) {
+		if v != "" {
+			args = append(args, v)
+			where = append(where, fmt.Sprintf("%s = $%d", col, len(args)))
+		}
+	}
+	add("st.study_uid", study)
+	add("se.series_uid", series)
+	add("i.sop_instance_uid", sop)
+	if len(where) == 0 {
+		return "true", nil
+	}
+	return strings.Join(where, " AND "), args
+}
+
+// Instance returns one instance by UID.
+func (x *Index) Instance(ctx context.Context, study, series, sop string) (*storage.Instance, error) {
+	if sop == "" {
+		return nil, fmt.Errorf("pgindex: instance: %w", storage.ErrNotFound)
+	}
+	where, args := scope(study, series, sop)
+	inst, err := scanInstance(x.pool.QueryRow(ctx, `SELECT `+instanceCols+instanceFrom+` WHERE `+where, args...))
+	if err != nil {
+		return nil, notFound("instance "+sop, err)
+	}
+	return inst, nil
+}
+
+const seriesOrder = `(se.series_number_int IS NULL), se.series_number_int, se.series_pk`
+const instanceOrder = `(i.instance_number_int IS NULL), i.instance_number_int, i.sop_instance_uid`
+
+// Instances lists the instances of a study or series, by series number,
+// then instance number, then SOP Instance UID.
+func (x *Index) Instances(ctx context.Context, study, series string) ([]*storage.Instance, error) {
+	if study == "" {
+		return nil, fmt.Errorf("pgindex: instances: %w", storage.ErrNotFound)
+	}
+	where, args := scope(study, series, "")
+	rows, err := x.pool.Query(ctx, `SELECT `+instanceCols+instanceFrom+` WHERE `+where+`
+		ORDER BY `+seriesOrder+`, `+instanceOrder, args...)
+	if err != nil {
+		return nil, fmt.Errorf("pgindex: instances: %w", err)
+	}
+	defer rows.Close()
+	var out []*storage.Instance
+	for rows.Next() {
+		inst, err := scanInstance(rows)
+		if err != nil {
+			return nil, fmt.Errorf("pgindex: instances: %w", err)
+		}
+		out = append(out, inst)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgindex: instances: %w", err)
+	}
+	if len(out) == 0 { // studies and series never stay empty
+		return nil, fmt.Errorf("pgindex: instances of %s %s: %w", study, series, storage.ErrNotFound)
+	}
+	return out, nil
+}
+
+// Delete removes a study, series or instance, then the series and
+// studies left empty, and returns the blob keys of the removed rows.
+//
+// It locks the rows of the studies concerned first (the lock every put
+// takes too), so a put racing with the delete either commits before it
+// (and its instance is deleted too, when in scope) or after it (and
+// recreates what it needs); it never loses its row to a cascade.
+func (x *Index) Delete(ctx context.Context, study, series, sop string) ([]string, error) {
+	if study == "" && series == "" && sop == "" {
+		return nil, errors.New("pgindex: delete: no UID")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ctx = context.WithoutCancel(ctx) // see PutInstance
+	where, args := scope(study, series, sop)
+	var keys []string
+	err := x.inTx(ctx, func(tx pgx.Tx) error {
+		keys = nil
+		rows, err := tx.Query(ctx, `SELECT DISTINCT i.study_pk`+instanceFrom+` WHERE `+where, args...)
+		if err != nil {
+			return err
+		}
+		studyPKs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		if len(studyPKs) == 0 {
+			return storage.ErrNotFound
+		}
+		rows, err = tx.Query(ctx, `SELECT study_pk, study_uid FROM studies
+			WHERE study_pk = ANY($1) ORDER BY study_pk FOR UPDATE`, studyPKs)
+		if err != nil {
+			return err
+		}
+		type study struct {
+			pk  int64
+			uid string
+		}
+		studies, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (study, error) {
+			var s study
+			return s, r.Scan(&s.pk, &s.uid)
+		})
+		if err != nil {
+			return err
+		}
+		// A statement after the lock sees what committed before it.
+		rows, err = tx.Query(ctx, `DELETE FROM instances i USING series se, studies st
+			WHERE se.series_pk = i.series_pk AND st.study_pk = i.study_pk AND `+where+`
+			RETURNING i.blob_key`, args...)
+		if err != nil {
+			return err
+		}
+		if keys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
+		}
+		if len(keys) == 0 { // a concurrent delete won
+			return storage.ErrNotFound
+		}
+		now := x.now()
+		for _, s := range studies {
+			if _, err := tx.Exec(ctx, `DELETE FROM series se WHERE se.study_pk = $1
+				AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.series_pk = se.series_pk)`, s.pk); err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, `DELETE FROM studies st WHERE st.study_pk = $1
+				AND NOT EXISTS (SELECT 1 FROM series se WHERE se.study_pk = st.study_pk)`, s.pk)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				err = bumpVersion(ctx, tx, s.pk, s.uid, now)
+			} else {
+				_, err = tx.Exec(ctx, `DELETE FROM metadata_cache WHERE study_uid = $1`, s.uid)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("pgindex: delete %s/%s/%s: %w", study, series, sop, storage.ErrNotFound)
+		}
+		return nil, fmt.Errorf("pgindex: delete: %w", err)
+	}
+	return keys, nil
+}
+
+// StudyVersion returns the study's version counter.
+func (x *Index) StudyVersion(ctx context.Context, study string) (int64, error) {
+	var v int64
+	err := x.pool.QueryRow(ctx, `SELECT version FROM studies WHERE study_uid = $1`, study).Scan(&v)
+	if err != nil {
+		return 0, notFound("study version "+study, err)
+	}
+	return v, nil
+}
+
+// CachedMetadata returns a cached document built from the current
+// version of the study, or ErrNotFound.
+func (x *Index) CachedMetadata(ctx context.Context, study, key string, version int64) ([]byte, error) {
+	var doc []byte
+	err := x.pool.QueryRow(ctx, `SELECT c.doc FROM metadata_cache c
+		JOIN studies st ON st.study_uid = c.study_uid AND st.version = c.version
+		WHERE c.study_uid = $1 AND c.key = $2 AND c.version = $3`, study, key, version).Scan(&doc)
+	if err != nil {
+		return nil, notFound("cached metadata "+key, err)
+	}
+	return decompress(doc)
+}
+
+// PutCachedMetadata keeps doc if version is still the study's current
+// version; a document built from an older version is dropped silently.
+// A document that races with a put is at worst stored under a version
+// that is no longer current, and CachedMetadata never serves it.
+func (x *Index) PutCachedMetadata(ctx context.Context, study, key string, version int64, doc []byte) error {
+	_, err := x.pool.Exec(ctx, `INSERT INTO metadata_cache (study_uid, key, version, doc)
+		SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM studies WHERE study_uid = $1 AND version = $3)
+		ON CONFLICT (study_uid, key) DO UPDATE SET version = EXCLUDED.version, doc = EXCLUDED.doc`,
+		study, key, version, compress(doc))
+	if err != nil {
+		return fmt.Errorf("pgindex: put cached metadata %s: %w", key, err)
+	}
+	return nil
+}
+
+// HasBlob reports whether an instance row references key.
+func (x *Index) HasBlob(ctx context.Context, key string) (bool, error) {
+	var ok bool
+	if err := x.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM instances WHERE blob_key = $1)`, key).Scan(&ok); err != nil {
+		return false, fmt.Errorf("pgindex: has blob: %w", err)
+	}
+	return ok, nil
+}
+
+// EachMetadata streams the metadata of a study's (or series') instances
+// in Instances order, from one query (one snapshot) that reads only the
+// UIDs and the compressed documents; one buffer is reused for
+// decompression.
+func (x *Index) EachMetadata(ctx context.Context, study, series string, fn func(seriesUID, sopUID string, metadata []byte) error) error {
+	if study == "" {
+		return fmt.Errorf("pgindex: metadata: %w", storage.ErrNotFound)
+	}
+	where, args := scope(study, series, "")
+	rows, err := x.pool.Query(ctx, `SELECT se.series_uid, i.sop_instance_uid, i.metadata`+instanceFrom+`
+		WHERE `+where+` ORDER BY `+seriesOrder+`, `+instanceOrder, args...)
+	if err != nil {
+		return fmt.Errorf("pgindex: metadata: %w", err)
+	}
+	defer rows.Close()
+	var (
+		buf, meta []byte
+		seUID     string
+		sopUID    string
+		n         int
+	)
+	for rows.Next() {
+		if err := rows.Scan(&seUID, &sopUID, &meta); err != nil {
+			return fmt.Errorf("pgindex: metadata: %w", err)
+		}
+		n++
+		buf = buf[:0]
+		if len(meta) > 0 {
+			if buf, err = zdec.DecodeAll(meta, buf); err != nil {
+				return fmt.Errorf("pgindex: metadata of %s: decompress: %w", sopUID, err)
+			}
+		}
+		if err := fn(seUID, sopUID, buf); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("pgindex: metadata: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("pgindex: metadata of %s %s: %w", study, series, storage.ErrNotFound)
+	}
+	return nil
+}

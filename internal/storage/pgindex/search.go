@@ -1,0 +1,348 @@
+package pgindex
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cloudpacs/pacs/internal/storage"
+)
+
+const (
+	defaultLimit = 1000
+	maxLimit     = 10000
+)
+
+// columns maps matching attributes to columns; person names map to their
+// upper-cased _key columns, IS attributes to their integer columns.
+var columns = map[string]string{
+	"StudyDate":              "st.study_date",
+	"StudyTime":              "st.study_time",
+	"AccessionNumber":        "st.accession_number",
+	"ReferringPhysicianName": "st.referring_physician_key",
+	"PatientName":            "st.patient_name_key",
+	"PatientID":              "st.patient_id",
+	"IssuerOfPatientID":      "st.issuer_of_patient_id",
+	"PatientBirthDate":       "st.patient_birth_date",
+	"PatientSex":             "st.patient_sex",
+	"StudyInstanceUID":       "st.study_uid",
+	"StudyID":                "st.study_id",
+	"StudyDescription":       "st.study_description",
+	"ModalitiesInStudy":      "m.modality", // inside an EXISTS over the study's series
+
+	"Modality":                        "se.modality",
+	"SeriesInstanceUID":               "se.series_uid",
+	"SeriesNumber":                    "se.series_number_int",
+	"SeriesDescription":               "se.series_description",
+	"BodyPartExamined":                "se.body_part_examined",
+	"PerformedProcedureStepStartDate": "se.performed_procedure_step_start_date",
+	"PerformedProcedureStepStartTime": "se.performed_procedure_step_start_time",
+	"SeriesDate":                      "se.series_date",
+	"SeriesTime":                      "se.series_time",
+
+	"SOPClassUID":    "i.sop_class_uid",
+	"SOPInstanceUID": "i.sop_instance_uid",
+	"InstanceNumber": "i.instance_number_int",
+	"ContentDate":    "i.content_date",
+	"ContentTime":    "i.content_time",
+}
+
+// fuzzyColumns are the (words, phonetic keys) columns of the person names.
+var fuzzyColumns = map[string][2]string{
+	"PatientName":            {"st.patient_name_words", "st.patient_name_phon"},
+	"ReferringPhysicianName": {"st.referring_physician_words", "st.referring_physician_phon"},
+}
+
+// sqlArgs collects the arguments of a statement: add returns the
+// placeholder of its value.
+type sqlArgs []any
+
+func (a *sqlArgs) add(v any) string {
+	*a = append(*a, v)
+	return "$" + strconv.Itoa(len(*a))
+}
+
+// succ returns the smallest string greater than every string that
+// starts with s, for digit strings (DA/TM bounds): the last byte + 1.
+// `left(col, len(hi)) <= hi` is then `col < succ(hi)`, which an index
+// can serve.
+func succ(s string) string {
+	b := []byte(s)
+	b[len(b)-1]++
+	return string(b)
+}
+
+// condSQL translates one condition into a boolean SQL expression.
+func condSQL(c storage.Cond, args *sqlArgs) (string, error) {
+	col, ok := columns[c.Attr.Keyword]
+	if !ok {
+		return "", fmt.Errorf("%w: %s", storage.ErrUnsupportedMatch, c.Attr.Keyword)
+	}
+	numeric := c.Attr.VR == "IS"
+	var expr string
+	switch c.Kind {
+	case storage.MatchSingle:
+		if numeric {
+			n, _ := strconv.ParseInt(c.Value, 10, 64)
+			expr = col + " = " + args.add(n)
+		} else {
+			expr = col + " = " + args.add(c.Value)
+		}
+	case storage.MatchPrefix:
+		expr = col + " LIKE " + args.add(likeEscape(c.Value)+"%")
+	case storage.MatchWildcard:
+		if numeric { // not produced by ParseConds for IS; be safe
+			return "", fmt.Errorf("%w: %s: wildcard on a number", storage.ErrBadQuery, c.Attr.Keyword)
+		}
+		expr = col + " LIKE " + args.add(likePattern(c.Value))
+	case storage.MatchList:
+		if numeric {
+			ns := make([]int64, len(c.Values))
+			for i, v := range c.Values {
+				ns[i], _ = strconv.ParseInt(v, 10, 64)
+			}
+			expr = col + " = ANY(" + args.add(ns) + ")"
+		} else {
+			expr = col + " = ANY(" + args.add(c.Values) + "::text[])"
+		}
+	case storage.MatchRange:
+		parts := []string{col + " <> ''"}
+		if c.Lo != "" {
+			parts = append(parts, col+" >= "+args.add(c.Lo))
+		}
+		if c.Hi != "" {
+			// Compare the value cut to the bound's length: an upper bound
+			// "1200" includes 120059.
+			parts = append(parts, col+" < "+args.add(succ(c.Hi)))
+		}
+		expr = "(" + strings.Join(parts, " AND ") + ")"
+	case storage.MatchFuzzy:
+		fc, ok := fuzzyColumns[c.Attr.Keyword]
+		if !ok {
+			return "", fmt.Errorf("%w: %s: fuzzy matching", storage.ErrUnsupportedMatch, c.Attr.Keyword)
+		}
+		words := make([]string, len(c.Values))
+		for i, w := range c.Values {
+			// The word starts a component, or sounds like one.
+			words[i] = fc[0] + " LIKE " + args.add("% "+likeEscape(w)+"%")
+			if k := PhoneticKey(w); k != "" {
+				words[i] = "(" + words[i] + " OR " + fc[1] + " @> ARRAY[" + args.add(k) + "::text])"
+			}
+		}
+		expr = "(" + strings.Join(words, " AND ") + ")"
+	default:
+		return "", fmt.Errorf("%w: %s: match kind %d", storage.ErrBadQuery, c.Attr.Keyword, c.Kind)
+	}
+	if c.Attr.Keyword == "ModalitiesInStudy" {
+		expr = "EXISTS (SELECT 1 FROM series m WHERE m.study_pk = st.study_pk AND " + expr + ")"
+	}
+	return expr, nil
+}
+
+// Search answers a QIDO query. See the package documentation for the
+// matching rules.
+func (x *Index) Search(ctx context.Context, q storage.Query) ([]storage.Result, error) {
+	conds, err := storage.ParseConds(q)
+	if err != nil {
+		return nil, fmt.Errorf("pgindex: search: %w", err)
+	}
+	var args sqlArgs
+	where := []string{"true"}
+	if q.StudyInstanceUID != "" {
+		where = append(where, "st.study_uid = "+args.add(q.StudyInstanceUID))
+	}
+	if q.SeriesInstanceUID != "" && q.Level >= storage.LevelSeries {
+		where = append(where, "se.series_uid = "+args.add(q.SeriesInstanceUID))
+	}
+	for _, c := range conds {
+		expr, err := condSQL(c, &args)
+		if err != nil {
+			return nil, fmt.Errorf("pgindex: search: %w", err)
+		}
+		where = append(where, expr)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	limit = min(limit, maxLimit)
+	page := " LIMIT " + args.add(limit) + " OFFSET " + args.add(max(q.Offset, 0))
+	cond := strings.Join(where, " AND ")
+
+	var res []storage.Result
+	switch q.Level {
+	case storage.LevelStudy:
+		res, err = x.searchStudies(ctx, cond, page, args)
+	case storage.LevelSeries:
+		res, err = x.searchSeries(ctx, cond, page, args)
+	case storage.LevelInstance:
+		res, err = x.searchInstances(ctx, cond, page, args)
+	default:
+		return nil, fmt.Errorf("pgindex: search: %w: level %v", storage.ErrBadQuery, q.Level)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pgindex: search: %w", err)
+	}
+	return res, nil
+}
+
+const studyOrder = `st.study_date DESC, st.study_time DESC, st.study_pk`
+
+// StudyQuery returns the SQL of a study-level search with the given
+// conditions and page clause (for EXPLAIN in benchmarks and docs).
+func studyQuery(where, page string) string {
+	// The page is cut in a subquery first, so the computed attributes are
+	// evaluated for the returned rows only.
+	return `SELECT st.study_uid, ` + studyAttrCols + `,
+		(SELECT count(*) FROM series c WHERE c.study_pk = st.study_pk),
+		(SELECT count(*) FROM instances c WHERE c.study_pk = st.study_pk),
+		ARRAY(SELECT DISTINCT c.modality FROM series c WHERE c.study_pk = st.study_pk AND c.modality <> '' ORDER BY 1),
+		ARRAY(SELECT DISTINCT c.sop_class_uid FROM instances c WHERE c.study_pk = st.study_pk AND c.sop_class_uid <> '' ORDER BY 1),
+		(SELECT c.metadata FROM instances c WHERE c.study_pk = st.study_pk ORDER BY c.instance_pk LIMIT 1)
+		FROM (SELECT st.* FROM studies st WHERE ` + where + ` ORDER BY ` + studyOrder + page + `) st
+		ORDER BY ` + studyOrder
+}
+
+func (x *Index) searchStudies(ctx context.Context, where, page string, args []any) ([]storage.Result, error) {
+	rows, err := x.pool.Query(ctx, studyQuery(where, page), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []storage.Result
+	for rows.Next() {
+		var (
+			r    storage.Result
+			meta []byte
+		)
+		s := &r.Study
+		dest := append([]any{&s.StudyInstanceUID}, studyAttrDest(&s.Attrs)...)
+		dest = append(dest, &s.NumberOfSeries, &s.NumberOfInstances, &s.ModalitiesInStudy, &s.SOPClassesInStudy, &meta)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if len(s.ModalitiesInStudy) == 0 {
+			s.ModalitiesInStudy = nil
+		}
+		if len(s.SOPClassesInStudy) == 0 {
+			s.SOPClassesInStudy = nil
+		}
+		if s.Representative, err = decompress(meta); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func seriesQuery(where, page string) string {
+	return `SELECT st.study_uid, ` + studyAttrCols + `, se.series_uid, ` + seriesAttrCols + `,
+		(SELECT count(*) FROM instances c WHERE c.series_pk = se.series_pk),
+		(SELECT c.metadata FROM instances c WHERE c.series_pk = se.series_pk ORDER BY c.instance_pk LIMIT 1)
+		FROM (SELECT se.* FROM series se JOIN studies st ON st.study_pk = se.study_pk
+			WHERE ` + where + ` ORDER BY ` + seriesOrder + page + `) se
+		JOIN studies st ON st.study_pk = se.study_pk
+		ORDER BY ` + seriesOrder
+}
+
+func (x *Index) searchSeries(ctx context.Context, where, page string, args []any) ([]storage.Result, error) {
+	rows, err := x.pool.Query(ctx, seriesQuery(where, page), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []storage.Result
+	for rows.Next() {
+		var (
+			r    storage.Result
+			meta []byte
+		)
+		dest := append([]any{&r.Study.StudyInstanceUID}, studyAttrDest(&r.Study.Attrs)...)
+		dest = append(dest, &r.Series.SeriesInstanceUID)
+		dest = append(dest, seriesAttrDest(&r.Series.Attrs)...)
+		dest = append(dest, &r.Series.NumberOfInstances, &meta)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if r.Series.Representative, err = decompress(meta); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func instanceQuery(where, page string) string {
+	return `SELECT ` + instanceCols + instanceFrom + `
+		WHERE ` + where + `
+		ORDER BY (i.instance_number_int IS NULL), i.instance_number_int, i.instance_pk` + page
+}
+
+func (x *Index) searchInstances(ctx context.Context, where, page string, args []any) ([]storage.Result, error) {
+	rows, err := x.pool.Query(ctx, instanceQuery(where, page), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []storage.Result
+	for rows.Next() {
+		inst, err := scanInstance(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, storage.Result{
+			Study:    storage.StudyResult{StudyInstanceUID: inst.StudyInstanceUID, Attrs: inst.Study},
+			Series:   storage.SeriesResult{SeriesInstanceUID: inst.SeriesInstanceUID, Attrs: inst.Series, Representative: inst.Metadata},
+			Instance: *inst,
+		})
+	}
+	return out, rows.Err()
+}
+
+// Explain returns PostgreSQL's EXPLAIN (ANALYZE, BUFFERS) output for the
+// statement Search runs for q (benchmarks and docs).
+func (x *Index) Explain(ctx context.Context, q storage.Query) (string, error) {
+	conds, err := storage.ParseConds(q)
+	if err != nil {
+		return "", err
+	}
+	var args sqlArgs
+	where := []string{"true"}
+	if q.StudyInstanceUID != "" {
+		where = append(where, "st.study_uid = "+args.add(q.StudyInstanceUID))
+	}
+	if q.SeriesInstanceUID != "" && q.Level >= storage.LevelSeries {
+		where = append(where, "se.series_uid = "+args.add(q.SeriesInstanceUID))
+	}
+	for _, c := range conds {
+		expr, err := condSQL(c, &args)
+		if err != nil {
+			return "", err
+		}
+		where = append(where, expr)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	page := " LIMIT " + args.add(min(limit, maxLimit)) + " OFFSET " + args.add(max(q.Offset, 0))
+	cond := strings.Join(where, " AND ")
+	var sql string
+	switch q.Level {
+	case storage.LevelStudy:
+		sql = studyQuery(cond, page)
+	case storage.LevelSeries:
+		sql = seriesQuery(cond, page)
+	default:
+		sql = instanceQuery(cond, page)
+	}
+	rows, err := x.pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+sql, args...)
+	if err != nil {
+		return "", err
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return strings.Join(lines, "\n"), err
+}
