@@ -33,6 +33,8 @@ import (
 	"github.com/cloudpacs/pacs/internal/dicomweb"
 	"github.com/cloudpacs/pacs/internal/storage"
 	"github.com/cloudpacs/pacs/internal/storage/fsblob"
+	"github.com/cloudpacs/pacs/internal/storage/pgindex"
+	"github.com/cloudpacs/pacs/internal/storage/s3blob"
 	"github.com/cloudpacs/pacs/internal/storage/sqliteindex"
 )
 
@@ -221,7 +223,7 @@ func splitURL(s string) (scheme, rest string) {
 }
 
 // openBlobs picks the blob store by URL scheme.
-func openBlobs(u string) (storage.BlobStore, error) {
+func openBlobs(ctx context.Context, u string) (storage.BlobStore, error) {
 	switch scheme, rest := splitURL(u); scheme {
 	case "file":
 		if rest == "" {
@@ -229,9 +231,9 @@ func openBlobs(u string) (storage.BlobStore, error) {
 		}
 		return fsblob.New(rest)
 	case "s3":
-		return nil, fmt.Errorf("blob URL %q: s3:// is not supported in this build yet", u)
+		return s3blob.FromURL(ctx, u)
 	default:
-		return nil, fmt.Errorf("blob URL %q: unknown scheme; want file://DIR", u)
+		return nil, fmt.Errorf("blob URL %q: unknown scheme; want file://DIR or s3://BUCKET/PREFIX", u)
 	}
 }
 
@@ -249,16 +251,16 @@ func openIndex(ctx context.Context, u string) (storage.Index, error) {
 		}
 		return sqliteindex.Open(ctx, rest)
 	case "postgres", "postgresql":
-		return nil, fmt.Errorf("index URL: postgres:// is not supported in this build yet")
+		return pgindex.Open(ctx, u)
 	default:
-		return nil, fmt.Errorf("index URL %q: unknown scheme; want sqlite://FILE", u)
+		return nil, fmt.Errorf("index URL %q: unknown scheme; want sqlite://FILE or postgres://…", u)
 	}
 }
 
 // openArchive opens the blob store and the index of cfg; close the
 // index when done.
 func openArchive(ctx context.Context, cfg storeConfig, log *slog.Logger) (*storage.Archive, error) {
-	blobs, err := openBlobs(cfg.Blob)
+	blobs, err := openBlobs(ctx, cfg.Blob)
 	if err != nil {
 		return nil, err
 	}

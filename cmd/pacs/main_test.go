@@ -30,11 +30,14 @@ func TestParseServeFlags(t *testing.T) {
 			t.Errorf("%v: no error", args)
 		}
 	}
-	if _, err := openBlobs("s3://bucket"); err == nil || !strings.Contains(err.Error(), "not supported") {
-		t.Errorf("s3: %v", err)
+	if _, err := openBlobs(t.Context(), "ftp://bucket"); err == nil || !strings.Contains(err.Error(), "unknown scheme") {
+		t.Errorf("ftp blob URL: %v", err)
 	}
-	if _, err := openIndex(t.Context(), "postgres://x"); err == nil || !strings.Contains(err.Error(), "not supported") {
-		t.Errorf("postgres: %v", err)
+	if _, err := openBlobs(t.Context(), "s3://bucket?nonsense=1"); err == nil {
+		t.Errorf("s3 URL with an unknown option: no error")
+	}
+	if _, err := openIndex(t.Context(), "mysql://x"); err == nil || !strings.Contains(err.Error(), "unknown scheme") {
+		t.Errorf("mysql index URL: %v", err)
 	}
 }
 

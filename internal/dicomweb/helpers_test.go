@@ -20,13 +20,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cloudpacs/pacs/internal/storage"
-	"github.com/cloudpacs/pacs/internal/storage/memblob"
-	"github.com/cloudpacs/pacs/internal/storage/sqliteindex"
 )
 
 const corpusDir = "../../testdata/dicom"
 
-// testServer is the DICOMweb API over memblob + SQLite in a temp dir.
+// testServer is the DICOMweb API over the test backends (see
+// testBackends): memblob + SQLite in a temp dir by default, the real S3
+// server and PostgreSQL when PACS_TEST_DICOMWEB_BACKENDS says so.
 type testServer struct {
 	*httptest.Server
 	archive *storage.Archive
@@ -36,16 +36,12 @@ type testServer struct {
 
 func newTestServer(t testing.TB, mod func(*Config)) *testServer {
 	t.Helper()
-	idx, err := sqliteindex.Open(t.Context(), filepath.Join(t.TempDir(), "index.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { idx.Close() })
+	blobs, idx := testBackends(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	a := &storage.Archive{Blobs: memblob.New(), Index: idx, Logger: log}
+	a := &storage.Archive{Blobs: blobs, Index: idx, Logger: log}
 	cfg := Config{Archive: a, Index: idx, Logger: log}
 	if mod != nil {
 		mod(&cfg)
