@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// op is one request of a phase: it does the request i and says how long
+// the request took (to the last byte of the response), how many bytes it
+// moved, how many items (instances) it carried, and whether it failed.
+// Checking the answer happens after the clock stops.
+type op func(ctx context.Context, i int) (lat time.Duration, bytes int64, items int, err error)
+
+// limits bound a phase: it stops after Count requests or after Duration,
+// whichever comes first. Warmup requests run first and are not counted.
+type limits struct {
+	Count    int
+	Duration time.Duration
+	Warmup   int
+}
+
+// sample is what a phase measured.
+type sample struct {
+	lats       []time.Duration
+	errors     int
+	firstError string
+	bytes      int64
+	items      int64
+	elapsed    time.Duration
+	stopped    string // why it stopped early, "" when all Count ran
+}
+
+// runLoad runs do with conc workers within lim.
+func runLoad(ctx context.Context, conc int, lim limits, do op) sample {
+	if conc < 1 {
+		conc = 1
+	}
+	for i := 0; i < lim.Warmup; i++ {
+		if ctx.Err() != nil {
+			break
+		}
+		do(ctx, -1-i) //nolint:errcheck // warm-up: result ignored
+	}
+	// The time limit stops new requests from starting; requests in flight
+	// finish (each is bounded by the client's timeout), so that a slow
+	// server still yields samples. ctx cancellation (Ctrl-C, --max-total)
+	// cuts them.
+	deadline := time.Now().Add(lim.Duration)
+	var (
+		next    atomic.Int64
+		mu      sync.Mutex
+		s       sample
+		wg      sync.WaitGroup
+		timeout atomic.Bool
+	)
+	start := time.Now()
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lats []time.Duration
+			var bytes, items int64
+			var errs int
+			var first string
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= lim.Count {
+					break
+				}
+				if time.Now().After(deadline) {
+					timeout.Store(true)
+					break
+				}
+				lat, n, k, err := do(ctx, i)
+				if err != nil {
+					if ctx.Err() != nil {
+						break // cut by the caller: neither a sample nor an error
+					}
+					errs++
+					if first == "" {
+						first = err.Error()
+					}
+					continue
+				}
+				lats = append(lats, lat)
+				bytes += n
+				items += int64(k)
+			}
+			mu.Lock()
+			s.lats = append(s.lats, lats...)
+			s.bytes += bytes
+			s.items += items
+			s.errors += errs
+			if s.firstError == "" {
+				s.firstError = first
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	s.elapsed = time.Since(start)
+	switch {
+	case ctx.Err() != nil:
+		s.stopped = "cancelled: " + context.Cause(ctx).Error()
+	case timeout.Load():
+		s.stopped = fmt.Sprintf("time limit %s reached", lim.Duration)
+	}
+	return s
+}
+
+// result is one line of the report.
+type result struct {
+	Phase       string  `json:"phase"`
+	Concurrency int     `json:"concurrency"`
+	Requests    int     `json:"requests"`
+	Errors      int     `json:"errors"`
+	FirstError  string  `json:"first_error,omitempty"`
+	Stopped     string  `json:"stopped,omitempty"`
+	Seconds     float64 `json:"seconds"`
+	ReqPerSec   float64 `json:"req_per_s"`
+	ItemsPerSec float64 `json:"items_per_s,omitempty"` // instances/s (STOW)
+	MBPerSec    float64 `json:"mb_per_s"`              // 10^6 bytes/s of bodies
+	P50ms       float64 `json:"p50_ms"`
+	P90ms       float64 `json:"p90_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	MaxMs       float64 `json:"max_ms"`
+	MeanMs      float64 `json:"mean_ms"`
+	Note        string  `json:"note,omitempty"`
+}
+
+func (s sample) result(phase string, conc int) result {
+	r := result{
+		Phase:       phase,
+		Concurrency: conc,
+		Requests:    len(s.lats),
+		Errors:      s.errors,
+		FirstError:  s.firstError,
+		Stopped:     s.stopped,
+		Seconds:     s.elapsed.Seconds(),
+	}
+	if sec := s.elapsed.Seconds(); sec > 0 {
+		r.ReqPerSec = float64(len(s.lats)) / sec
+		r.ItemsPerSec = float64(s.items) / sec
+		r.MBPerSec = float64(s.bytes) / 1e6 / sec
+	}
+	if len(s.lats) == 0 {
+		return r
+	}
+	lats := slices.Clone(s.lats)
+	slices.Sort(lats)
+	var sum time.Duration
+	for _, l := range lats {
+		sum += l
+	}
+	r.P50ms = ms(percentile(lats, 50))
+	r.P90ms = ms(percentile(lats, 90))
+	r.P99ms = ms(percentile(lats, 99))
+	r.MaxMs = ms(lats[len(lats)-1])
+	r.MeanMs = ms(sum / time.Duration(len(lats)))
+	return r
+}
+
+// percentile is the nearest-rank percentile of sorted lats.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	rank = min(max(rank, 1), len(sorted))
+	return sorted[rank-1]
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }

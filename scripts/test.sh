@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and CI run it, on a fresh Debian
+# machine with Go: installs what the tests need (once), starts the real
+# services they talk to (an S3-compatible server, PostgreSQL) on loopback,
+# runs every test with the race detector, then the DICOMweb black-box
+# suite a second time on S3 + PostgreSQL, and stops the services.
+#
+# Tests that need a tool or a service fail instead of skipping here
+# (PACS_TEST_REQUIRE_TOOLS=1), so a missing piece never passes silently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+GO=${GO:-go}
+
+bash scripts/test-deps.sh
+
+# Services, stopped on exit whatever happens. Each script reuses a server
+# it already started (idempotent) and prints the variables the tests read.
+started=()
+cleanup() {
+	local s
+	for s in "${started[@]}"; do bash "scripts/$s.sh" stop >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
+eval "$(bash scripts/s3.sh start)"
+started+=(s3)
+eval "$(bash scripts/postgres.sh env)"
+started+=(postgres)
+log "S3 test server at $PACS_TEST_S3_ENDPOINT, PostgreSQL at $PACS_TEST_POSTGRES_DSN"
+
+log "go vet"
+$GO vet ./...
+log "gofmt"
+unformatted=$(gofmt -l .)
+[[ -z $unformatted ]] || die "gofmt needed on: $unformatted"
+
+export PACS_TEST_REQUIRE_TOOLS=1
+log "go test -race ./..."
+$GO test -race -count=1 -timeout 25m ./...
+log "DICOMweb black-box suite on S3 + PostgreSQL"
+PACS_TEST_DICOMWEB_BACKENDS=s3,postgres $GO test -race -count=1 -timeout 10m ./internal/dicomweb
