@@ -11,17 +11,23 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-# --- DICOM reference readers (issue 2) --------------------------------------
-# dcmtk: dcmdump, dcm2json, ...; pydicom + numpy from Debian. They load under
-# the system interpreter /usr/bin/python3, which is not always the python3
-# first on PATH.
+# --- Independent DICOM references --------------------------------------------
+# dcmtk (dcmdump, dcm2json, dcmdjpeg, dcmj2pnm, ...), GDCM's gdcmconv, and
+# pydicom + numpy from Debian. pydicom loads under the system interpreter
+# /usr/bin/python3, which is not always the python3 first on PATH.
 apt_install dcmtk libgdcm-tools python3-pydicom python3-numpy
 command -v dcmdump >/dev/null || die "dcmtk installed but dcmdump not on PATH"
-/usr/bin/python3 -c 'import pydicom, numpy' || die "pydicom/numpy do not import under /usr/# --- Services ----------------------------------------------------------------
+/usr/bin/python3 -c 'import pydicom, numpy' || die "pydicom/numpy do not import under /usr/bin/python3"
+
+# --- C libraries the cgo codecs link against (JPEG-LS, JPEG 2000) ------------
+apt_install libcharls-dev libopenjp2-7-dev
+
+# --- Headless Chromium for the viewer and OHIF tests -------------------------
+bash scripts/browser.sh install
+
+# --- Services ------------------------------------------------------------------
 # PostgreSQL (Debian's postgresql package) is installed by scripts/postgres.sh
 # and the S3 test server (versitygw, built once from the Go module proxy into
 # a cache folder) by scripts/s3.sh, when scripts/test.sh starts them.
-
- is closed).
 
 log "test dependencies present"
