@@ -471,3 +471,22 @@ func TestS3Fault(t *testing.T) {
 		t.Errorf("pacs verify after the fault: exit %d\n%s%s", code2, out, errOut)
 	}
 }
+
+// TestMigrate applies the schema alone, on SQLite and on PostgreSQL, twice
+// (the second run finds nothing to do), and a server then starts on it.
+func TestMigrate(t *testing.T) {
+	data := t.TempDir()
+	for _, index := range []string{"sqlite://" + filepath.Join(data, "index.db"), testenv.PostgresDSN(t)} {
+		for range 2 {
+			code, out, errOut := runTool(t, nil, "migrate", "--data", data, "--index", index)
+			if code != 0 || !strings.Contains(out, "up to date") {
+				t.Fatalf("migrate %s: exit %d\n%s%s", strings.SplitN(index, ":", 2)[0], code, out, errOut)
+			}
+		}
+		srv := startServer(t, nil, "--data", data, "--index", index)
+		if code, body := srv.get(t, "/dicom-web/studies"); code != 200 || string(body) != "[]" {
+			t.Fatalf("QIDO on a migrated, empty index: %d %s", code, body)
+		}
+		srv.stop(t)
+	}
+}
