@@ -24,6 +24,8 @@ apt_install libcharls-dev libopenjp2-7-dev
 
 # --- Headless Chromium for the viewer and OHIF tests -------------------------
 bash scripts/browser.sh install
+# OHIF v3's prebuilt viewer (npm package @ohif/app), cached outside the repo.
+bash scripts/ohif.sh fetch >/dev/null
 
 # --- Services ------------------------------------------------------------------
 # PostgreSQL (Debian's postgresql package) is installed by scripts/postgres.sh

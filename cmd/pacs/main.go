@@ -35,6 +35,7 @@ import (
 	"github.com/cloudpacs/pacs/internal/storage/fsblob"
 	"github.com/cloudpacs/pacs/internal/storage/pgindex"
 	"github.com/cloudpacs/pacs/internal/storage/s3blob"
+	"github.com/cloudpacs/pacs/viewer"
 	"github.com/cloudpacs/pacs/internal/storage/sqliteindex"
 )
 
@@ -371,6 +372,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	})
 	defer dw.Close() // after the server stopped: background metadata rebuilds
 	dw.Register(e)
+	viewer.Register(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	e.GET("/readyz", func(c echo.Context) error {
 		rctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)

@@ -349,13 +349,16 @@ func (h *Handler) bulkSpan(c echo.Context, in *storage.Instance, path string) (d
 }
 
 // openInflated reads span of the inflated data set of a deflated object.
+// Span offsets count from the start of the object as if the data set were
+// stored inflated (dcm.Header.Deflated): the inflated stream starts at
+// DataSetOffset.
 func (h *Handler) openInflated(c echo.Context, in *storage.Instance, span dcm.Span) (io.ReadCloser, error) {
 	rc, err := h.archive.Blobs.Open(c.Request().Context(), in.BlobKey, in.DataSetOffset, -1)
 	if err != nil {
 		return nil, err
 	}
 	fr := flate.NewReader(rc)
-	if _, err := io.CopyN(io.Discard, fr, span.Offset); err != nil {
+	if _, err := io.CopyN(io.Discard, fr, span.Offset-in.DataSetOffset); err != nil {
 		rc.Close()
 		return nil, err
 	}

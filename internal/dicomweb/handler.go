@@ -142,6 +142,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	g.Match(get, "/wado", h.wadoURI)
 
 	registerRendered(g, h)
+	registerReports(g, h)
 }
 
 // baseURL is the DICOMweb root URL as clients see it.

@@ -143,11 +143,20 @@ func (rr *renderedHandler) rendered(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx := c.Request().Context()
+	var in *storage.Instance
+	if sop != "" {
+		if in, err = rr.h.index.Instance(ctx, study, series, sop); err != nil {
+			return err
+		}
+		if c.Param("frames") == "" && isReport(in) { // SR, PDF: reports.go
+			return rr.h.renderedReport(c, in)
+		}
+	}
 	p, err := parseRenderParams(c)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
 	if sop == "" {
 		insts, err := rr.h.instances(ctx, study, series, "")
 		if err != nil {
@@ -163,10 +172,6 @@ func (rr *renderedHandler) rendered(c echo.Context) error {
 			return notFoundf("no instance with pixel data")
 		}
 		return rr.multipart(c, imgs, nil, p)
-	}
-	in, err := rr.h.index.Instance(ctx, study, series, sop)
-	if err != nil {
-		return err
 	}
 	if len(in.Frames) == 0 {
 		return notFoundf("the instance has no pixel data to render")

@@ -121,7 +121,7 @@ func TestRendered_instance(t *testing.T) {
 		{base + "/rendered?quality=101", "", 400, "quality"},
 		{base + "/rendered", "application/dicom", 406, "image/jpeg"},
 		{base + "/frames/2/rendered", "", 404, "frame 2"},
-		{renderedInstURL(t, ts, "reports/sr_basic_text_utf8.dcm") + "/rendered", "", 404, "pixel data"},
+		{renderedInstURL(t, ts, "reports/sr_basic_text_utf8.dcm") + "/frames/1/rendered", "", 404, "pixel data"}, // /rendered of an SR: reports_test.go
 	} {
 		res, body := renderedGet(t, c.url, c.accept)
 		if res.StatusCode != c.status || !strings.Contains(string(body), c.msg) {

@@ -260,9 +260,11 @@ func (h *Handler) deleteResource(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	gone := h.thumbnailOwners(c.Request().Context(), study, series, sop) // reports.go
 	if err := h.archive.Delete(c.Request().Context(), study, series, sop); err != nil {
 		return err
 	}
+	h.purgeThumbnails(c.Request().Context(), gone)
 	if series != "" { // a deleted study has no documents left to rebuild
 		h.changed(study, h.baseURL(c))
 	}
@@ -298,7 +300,7 @@ func (h *Handler) wadoURI(c echo.Context) error {
 		}
 	}
 	if !ok {
-		return notAcceptablef("contentType %q is not supported yet; use application/dicom (rendered images come later)", cts)
+		return h.wadoURIRendered(c, study, series, sop, cts) // wadouri.go
 	}
 	in, err := h.index.Instance(c.Request().Context(), study, series, sop)
 	if err != nil {

@@ -442,7 +442,7 @@ func TestWADOURI(t *testing.T) {
 		{q, 200, file, tsExplicitLE},
 		{q + "&contentType=application%2Fdicom", 200, file, tsExplicitLE},
 		{"/dicom-web" + q, 200, file, tsExplicitLE},
-		{q + "&contentType=image%2Fjpeg", 406, "", ""},
+		{q + "&contentType=image%2Fpdf", 406, "", ""}, // rendered contentTypes: reports_test.go
 		{"/wado?requestType=WADO&studyUID=" + rw.Study + "&seriesUID=" + rw.Series, 400, "", ""},
 		{"/wado?studyUID=" + rw.Study + "&seriesUID=" + rw.Series + "&objectUID=" + rw.SOP, 400, "", ""},
 		{"/wado?requestType=WADO&studyUID=1.2&seriesUID=1.2&objectUID=1.2", 404, "", ""},
