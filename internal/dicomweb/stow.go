@@ -1,13 +1,16 @@
 package dicomweb
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"runtime/debug"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -44,8 +47,9 @@ func parseContentType(s string) (string, map[string]string, bool) {
 
 // storeInstances is STOW-RS: POST /studies[/{study}] with a
 // multipart/related body of application/dicom parts (or a single
-// application/dicom body). Each part streams into Archive.Store; one bad
-// part never fails the others.
+// application/dicom body). Each part streams into Archive.Ingest and
+// commits while the next part is read (storeParts); one bad part never
+// fails the others.
 func (h *Handler) storeInstances(c echo.Context) error {
 	study, _, _, err := pathUIDs(c)
 	if err != nil {
@@ -73,30 +77,7 @@ func (h *Handler) storeInstances(c echo.Context) error {
 		if boundary == "" {
 			return badRequestf("multipart/related without a boundary parameter")
 		}
-		mr := multipart.NewReader(body, boundary)
-		for {
-			part, err := mr.NextRawPart() // raw: no quoted-printable decoding of binary data
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				res.broken = err
-				break
-			}
-			if ct := part.Header.Get(echo.HeaderContentType); ct != "" {
-				pmt, _, ok := parseContentType(ct)
-				if !ok || pmt != mtDICOM {
-					res.addFailure(storage.StoreResult{}, fmt.Errorf("%w: part of type %q", errUnsupportedMediaType, ct))
-					continue // NextRawPart skips the rest of this part
-				}
-			}
-			r, err := h.archive.Store(ctx, part, study)
-			res.add(r, err)
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) || ctx.Err() != nil {
-				break
-			}
-		}
+		h.storeParts(ctx, multipart.NewReader(body, boundary), study, &res)
 	default:
 		return fmt.Errorf("%w: %q; want multipart/related; type=\"application/dicom\" or application/dicom", errUnsupportedMediaType, mt)
 	}
@@ -120,6 +101,84 @@ func (h *Handler) storeInstances(c echo.Context) error {
 		h.log.Info("stow: multipart body cut short", "err", res.broken)
 	}
 	return c.Blob(code, mtDICOMJSON, res.appendJSON(nil))
+}
+
+// stowCommits bounds the parts of one STOW request whose commit (blob
+// fsync and rename, or S3 upload, then the index row) runs while the
+// next part is read. Each holds what its blob writer buffers (a file:
+// nothing; S3: up to one part size for a small object).
+const stowCommits = 8
+
+// storeParts stores the parts of a multipart/related body in order. A
+// part is read (streamed into its blob writer, hashed, parsed) by this
+// goroutine, one after the other, as the body arrives; its commit then
+// runs on its own goroutine, at most stowCommits at a time, while the
+// next part is read. The results are added to res in part order, once
+// every commit finished. One part's failure never touches the others.
+func (h *Handler) storeParts(ctx context.Context, mr *multipart.Reader, study string, res *stowResult) {
+	type outcome struct {
+		r   storage.StoreResult
+		err error
+	}
+	var (
+		outcomes []*outcome
+		wg       sync.WaitGroup
+		slots    = make(chan struct{}, stowCommits)
+	)
+	defer func() {
+		wg.Wait()
+		for _, o := range outcomes {
+			res.add(o.r, o.err)
+		}
+	}()
+	for {
+		part, err := mr.NextRawPart() // raw: no quoted-printable decoding of binary data
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			res.broken = err
+			return
+		}
+		o := &outcome{}
+		outcomes = append(outcomes, o)
+		if ct := part.Header.Get(echo.HeaderContentType); ct != "" {
+			pmt, _, ok := parseContentType(ct)
+			if !ok || pmt != mtDICOM {
+				o.err = fmt.Errorf("%w: part of type %q", errUnsupportedMediaType, ct)
+				continue // NextRawPart skips the rest of this part
+			}
+		}
+		p, err := h.archive.Ingest(ctx, part, study)
+		if err != nil {
+			o.r, o.err = storage.StoreResult{Instance: p.Instance()}, err
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) || ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done(): // the client is gone: commit nothing more
+			p.Abort()
+			o.r, o.err = storage.StoreResult{Instance: p.Instance()}, fmt.Errorf("storage: store: %w", ctx.Err())
+			return
+		}
+		wg.Go(func() {
+			defer func() {
+				<-slots
+				// A panic here is off the handler's goroutine, out of
+				// reach of the HTTP server's recovery: fail the part,
+				// not the process.
+				if v := recover(); v != nil {
+					h.log.Error("stow: commit panicked", "panic", v, "stack", string(debug.Stack()))
+					o.r, o.err = storage.StoreResult{Instance: p.Instance()}, fmt.Errorf("stow: commit: panic: %v", v)
+				}
+			}()
+			o.r, o.err = p.Commit(ctx)
+		})
+	}
 }
 
 type stowResult struct {

@@ -88,7 +88,8 @@ func (e *errWriter) Write(p []byte) (int, error) {
 // go to a new blob and the hash while dcm.Parse reads them. The blob is
 // committed (durable) first, then the index row, which is the commit
 // point; any failure leaves no blob and no row behind (a crash between
-// the two leaves an orphan blob for Sweep).
+// the two leaves an orphan blob for Sweep). Store is Ingest, then
+// Commit.
 //
 // Errors: dcm.ErrInvalid for malformed input; ErrConflict when wantStudy
 // is set and differs from the instance's study, or the SOP Instance UID is
@@ -101,12 +102,51 @@ func (e *errWriter) Write(p []byte) (int, error) {
 // SeriesInstanceUID; those seen before a parse error, see
 // dcm.PartialError), so a STOW response can reference it.
 func (a *Archive) Store(ctx context.Context, r io.Reader, wantStudy string) (StoreResult, error) {
-	key := newInstanceKey()
-	w, err := a.Blobs.Create(ctx, key)
+	p, err := a.Ingest(ctx, r, wantStudy)
 	if err != nil {
-		return StoreResult{}, fmt.Errorf("storage: store: %w", err)
+		return StoreResult{Instance: p.Instance()}, err
 	}
-	defer w.Abort()
+	return p.Commit(ctx)
+}
+
+// Pending is an instance read by Ingest and not yet committed: its bytes
+// are in an uncommitted blob writer (not visible, not durable), its
+// header parsed and its hash known.
+type Pending struct {
+	a     *Archive
+	w     BlobWriter // nil once committed or discarded
+	key   string
+	h     *dcm.Header
+	ident Instance
+	sum   []byte
+	err   error // Ingest's error
+	done  bool
+}
+
+// Ingest is the first half of Store: it reads r to the end into a new
+// blob writer, hashing and parsing on the way, and checks the instance,
+// but makes nothing durable or visible; (*Pending).Commit does. A
+// caller may read the next instance while an earlier Pending commits,
+// so that the fsyncs and the index write of one overlap with the
+// reading of the next. Memory stays what the blob writer holds.
+//
+// Ingest always returns a non-nil *Pending. On error (Store's input
+// errors: malformed DICOM, the body's read error, a study that differs
+// from wantStudy), the data is already discarded, Instance names the
+// instance as far as it was read, and Commit returns the same error.
+// Otherwise the caller must call Commit or Abort.
+func (a *Archive) Ingest(ctx context.Context, r io.Reader, wantStudy string) (*Pending, error) {
+	p := &Pending{a: a, key: newInstanceKey()}
+	fail := func(err error) (*Pending, error) {
+		p.discard()
+		p.err = err
+		return p, err
+	}
+	w, err := a.Blobs.Create(ctx, p.key)
+	if err != nil {
+		return fail(fmt.Errorf("storage: store: %w", err))
+	}
+	p.w = w
 	sum := sha256.New()
 	body := &errReader{r: r}
 	sink := &errWriter{w: w}
@@ -117,31 +157,56 @@ func (a *Archive) Store(ctx context.Context, r io.Reader, wantStudy string) (Sto
 			h = pe.Header
 		}
 	}
-	failed := StoreResult{Instance: identity(h)}
+	p.ident = identity(h)
 	switch {
 	case sink.err != nil:
-		return failed, fmt.Errorf("storage: store: write blob: %w", sink.err)
+		return fail(fmt.Errorf("storage: store: write blob: %w", sink.err))
 	case body.err != nil:
-		return failed, fmt.Errorf("storage: store: read: %w", body.err)
+		return fail(fmt.Errorf("storage: store: read: %w", body.err))
 	case err != nil:
 		if !errors.Is(err, dcm.ErrInvalid) {
 			err = fmt.Errorf("%w: %w", dcm.ErrInvalid, err)
 		}
-		return failed, fmt.Errorf("storage: store: %w", err)
+		return fail(fmt.Errorf("storage: store: %w", err))
 	case h.SOPInstanceUID == "" || h.StudyInstanceUID == "" || h.SeriesInstanceUID == "":
-		return failed, fmt.Errorf("storage: store: %w: missing study, series or SOP instance UID", dcm.ErrInvalid)
+		return fail(fmt.Errorf("storage: store: %w: missing study, series or SOP instance UID", dcm.ErrInvalid))
 	case wantStudy != "" && wantStudy != h.StudyInstanceUID:
-		return failed, fmt.Errorf("storage: store: %w: instance %s belongs to study %s, not %s",
-			ErrConflict, h.SOPInstanceUID, h.StudyInstanceUID, wantStudy)
+		return fail(fmt.Errorf("storage: store: %w: instance %s belongs to study %s, not %s",
+			ErrConflict, h.SOPInstanceUID, h.StudyInstanceUID, wantStudy))
 	}
+	p.h, p.sum = h, sum.Sum(nil)
+	return p, nil
+}
+
+// Instance names the pending instance (UIDs, SOP class and transfer
+// syntax only), as far as Ingest read it.
+func (p *Pending) Instance() Instance { return p.ident }
+
+// Commit is the second half of Store: it commits the blob (durable and
+// visible), then the index row, the commit point, and on failure removes
+// what it wrote. It may run on another goroutine than Ingest; a Pending
+// is committed once. Errors and StoreResult are those of Store.
+func (p *Pending) Commit(ctx context.Context) (StoreResult, error) {
+	failed := StoreResult{Instance: p.ident}
+	switch {
+	case p.err != nil:
+		return failed, p.err
+	case p.done:
+		return failed, fmt.Errorf("storage: store %s: pending instance already committed or aborted", p.ident.SOPInstanceUID)
+	}
+	p.done = true
+	a, w := p.a, p.w
+	p.w = nil
 	info, err := w.Commit()
 	if err != nil {
+		_ = w.Abort()
 		return failed, fmt.Errorf("storage: store: %w", err)
 	}
-	inst := newInstance(h, info, hex.EncodeToString(sum.Sum(nil)), a.now())
+	inst := newInstance(p.h, info, hex.EncodeToString(p.sum), a.now())
+	p.h = nil
 	res, err := a.Index.PutInstance(ctx, inst, a.ReplaceOnConflict)
 	if err != nil || res.Duplicate {
-		a.deleteBlob(ctx, key) // unreferenced; Sweep catches a miss
+		a.deleteBlob(ctx, p.key) // unreferenced; Sweep catches a miss
 	}
 	if err != nil {
 		return failed, fmt.Errorf("storage: store %s: %w", inst.SOPInstanceUID, err)
@@ -152,6 +217,22 @@ func (a *Archive) Store(ctx context.Context, r io.Reader, wantStudy string) (Sto
 		a.deleteBlob(ctx, res.ReplacedBlobKey)
 	}
 	return out, nil
+}
+
+// Abort discards a pending instance that will not be committed. It is a
+// no-op after Commit or after a failed Ingest, so `defer p.Abort()` is
+// safe.
+func (p *Pending) Abort() {
+	p.done = true
+	p.discard()
+}
+
+func (p *Pending) discard() {
+	if p.w != nil {
+		_ = p.w.Abort()
+		p.w = nil
+	}
+	p.h = nil
 }
 
 // identity is the Instance that names h (UIDs only) in a failed

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -391,49 +390,6 @@ func TestArchive_Verify_reportsDamage(t *testing.T) {
 	}
 }
 
-func BenchmarkArchiveStore(b *testing.B) {
-	data, err := os.ReadFile(filepath.Join(corpus, "images/ct_small_signed_no_window.dcm"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var sop string
-	for _, m := range readManifest(b) {
-		if m.file == "images/ct_small_signed_no_window.dcm" {
-			sop = m.sop
-		}
-	}
-	i := bytes.Index(data, []byte(sop))
-	if sop == "" || i < 0 {
-		b.Fatal("SOP Instance UID not found in the file")
-	}
-	a := newArchive(b)
-	buf := bytes.Clone(data)
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	n := 0
-	for b.Loop() {
-		// A new SOP Instance UID of the same length per iteration (every
-		// occurrence: meta group and data set).
-		n++
-		suffix := strconv.Itoa(n)
-		uid := sop[:len(sop)-len(suffix)] + suffix
-		copy(buf, data)
-		for off := 0; ; {
-			j := bytes.Index(buf[off:], []byte(sop))
-			if j < 0 {
-				break
-			}
-			copy(buf[off+j:], uid)
-			off += j + len(uid)
-		}
-		if _, err := a.Store(b.Context(), bytes.NewReader(buf), ""); err != nil {
-			b.Fatal(fmt.Errorf("store %d: %w", n, err))
-		}
-	}
-}
-
-// A failed Store still names the instance as far as it was read, so the
-// STOW response can reference it.
 func TestArchive_Store_failureNamesInstance(t *testing.T) {
 	rows := map[string]manifestRow{}
 	for _, r := range readManifest(t) {

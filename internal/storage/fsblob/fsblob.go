@@ -81,7 +81,7 @@ func (s *Store) Create(ctx context.Context, key string) (storage.BlobWriter, err
 		return nil, fmt.Errorf("fsblob: create %q: %w", key, err)
 	}
 	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := s.mkdirs(dir); err != nil {
 		return nil, fmt.Errorf("fsblob: create %q: %w", key, err)
 	}
 	f, err := os.CreateTemp(dir, tmpPrefix+"*"+tmpSuffix)
@@ -167,6 +167,29 @@ func (w *writer) Abort() error {
 		return fmt.Errorf("fsblob: abort %q: %w", w.key, err)
 	}
 	return nil
+}
+
+// mkdirs creates dir and its missing parents under the root, durably:
+// the folder of each one created is synced, so that a committed object's
+// path survives a crash even in a fan-out folder created for it (Commit
+// syncs only the object's own folder). Existing folders cost one stat.
+func (s *Store) mkdirs(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir && len(parent) > len(s.root) {
+		if err := s.mkdirs(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		// A concurrent Create made it and may not have synced parent yet.
+	}
+	return syncDir(parent)
 }
 
 func syncDir(dir string) error {

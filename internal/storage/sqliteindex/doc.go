@@ -3,10 +3,10 @@
 //
 // # Connections and durability
 //
-// The database runs in WAL mode. All writes go through one connection
-// (SQLite serialises writers anyway; one connection in Go avoids
-// SQLITE_BUSY between our own writers and makes every write transaction
-// a short BEGIN IMMEDIATE). Reads use a separate pool of query-only
+// The database runs in WAL mode. All writes go through one connection,
+// owned by the writer goroutine (see Group commit): SQLite serialises
+// writers anyway; one connection in Go avoids SQLITE_BUSY between our
+// own writers and makes every write transaction a short BEGIN IMMEDIATE. Reads use a separate pool of query-only
 // connections, which WAL lets run beside the writer.
 //
 // synchronous=FULL, not NORMAL: in WAL mode NORMAL survives an
@@ -15,9 +15,53 @@
 // PutInstance returns, the client is told the instance is stored, and an
 // index row lost after that would turn its blob into an orphan that the
 // sweep deletes. FULL costs one fsync of the WAL per write transaction,
-// the same order as the blob's own fsync. A DSN given as "file:...?..."
+// the same order as the blob's own fsync; group commit shares it among
+// the writes of a batch. A DSN given as "file:...?..."
 // may override it with _pragma=synchronous(NORMAL) where that trade-off
 // is acceptable (tests, benchmarks).
+//
+// # Group commit
+//
+// Writes (PutInstance, Delete, PutCachedMetadata) are not run by their
+// callers: each is handed to one writer goroutine (writer.go), which
+// takes every request queued at that moment (at most 256; it never
+// waits for more, so an idle index adds no latency), runs each in its
+// own SAVEPOINT of one BEGIN IMMEDIATE transaction, commits once and
+// then answers them all. Under load, one WAL fsync covers a whole batch.
+//
+// Isolation between the requests of a batch: a request's logical
+// failure (ErrExists, ErrConflict, ErrNotFound, decided by our code after
+// its statements ran) is rolled back to its savepoint and reported to it
+// alone; the others commit. Any other failure inside a request (an SQL
+// error, after which SQLite may have rolled back the whole transaction)
+// rolls the whole transaction back: that request gets its error, and
+// every other request of the batch runs again, each in a transaction of
+// its own. A failed BEGIN or COMMIT fails all the requests it held,
+// none of which then wrote anything. Later requests of a batch see the
+// writes of earlier ones, as they would had they run one after the
+// other: two concurrent puts of the same instance yield one stored and
+// one Duplicate, as before.
+//
+// Cancellation: a request whose ctx ends while it waits for the writer
+// is dropped (ctx's error, nothing written); once the writer took it, it
+// runs and its outcome is reported whatever ctx does.
+//
+// Crash safety. A caller learns its request's outcome only after the
+// COMMIT of the transaction that holds it returned, and with
+// synchronous=FULL that COMMIT returns only after the WAL (the commit
+// record included) is fsynced. So:
+//   - "PutInstance returned nil" still implies "the row survives a
+//     crash or power loss", as with one transaction per call;
+//   - a crash before or during the COMMIT loses the whole batch
+//     atomically (SQLite's commit record), and no caller in it was told
+//     its instance is stored. The blobs of those instances are already
+//     durable (the blob is committed before the row; see
+//     storage.Archive), so they become orphans, which Archive.Sweep
+//     removes: never a row without its blob;
+//   - a batch holds many instances, but it is atomic, so recovery never
+//     sees part of one. Grouping changes only which instances a crash
+//     loses (all the unanswered ones in flight, up to one batch),
+//     never what a caller was told.
 //
 // # Schema and policies
 //

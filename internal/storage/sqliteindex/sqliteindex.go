@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,8 +26,11 @@ var migrations embed.FS
 
 // Index is a storage.Index on one SQLite database file.
 type Index struct {
-	w *sql.DB // exactly one connection: every write
-	r *sql.DB // read pool (the same as w for in-memory databases)
+	w  *sql.DB // exactly one connection: every write, used by wr only
+	r  *sql.DB // read pool (the same as w for in-memory databases)
+	wr *writer // group commit of all writes (writer.go)
+	// stmts are prepared on w (Open), used by the writer only.
+	stmts map[string]*sql.Stmt
 	// Now stamps rows and study versions; time.Now when nil.
 	Now func() time.Time
 }
@@ -98,6 +102,11 @@ func Open(ctx context.Context, dsnOrPath string) (*Index, error) {
 		r.SetMaxIdleConns(readConns)
 		x.r = r
 	}
+	if err := x.prepare(ctx); err != nil {
+		x.Close()
+		return nil, err
+	}
+	x.wr = newWriter(w)
 	if err := x.Ping(ctx); err != nil {
 		x.Close()
 		return nil, err
@@ -129,9 +138,17 @@ func (x *Index) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database.
+// Close waits for the write batch in progress, then closes the
+// database. Writes after Close fail with storage.ErrUnavailable.
 func (x *Index) Close() error {
-	err := x.w.Close()
+	if x.wr != nil {
+		x.wr.close()
+	}
+	var err error
+	for _, st := range x.stmts {
+		err = errors.Join(err, st.Close())
+	}
+	err = errors.Join(err, x.w.Close())
 	if x.r != x.w {
 		err = errors.Join(err, x.r.Close())
 	}
@@ -253,47 +270,100 @@ func scanInstance(s scanner) (*storage.Instance, error) {
 	return &inst, nil
 }
 
-// PutInstance records inst in one transaction (see storage.Index).
+// PutInstance records inst (see storage.Index). It runs in a savepoint
+// of the writer's next group-commit transaction and returns once that
+// transaction committed (writer.go).
 //
-// Once ctx is checked, the transaction runs without cancellation: it is
-// short, and a commit that succeeds after the caller gave up would
-// otherwise be reported as failed, and the caller would delete the blob
-// of a committed row.
+// A ctx cancelled before the writer takes the request drops it; once
+// taken, it runs and commits without cancellation: a commit that
+// succeeds after the caller gave up would otherwise be reported as
+// failed, and the caller would delete the blob of a committed row.
 func (x *Index) PutInstance(ctx context.Context, inst *storage.Instance, replace bool) (storage.PutResult, error) {
 	if inst == nil || inst.StudyInstanceUID == "" || inst.SeriesInstanceUID == "" || inst.SOPInstanceUID == "" || inst.BlobKey == "" {
 		return storage.PutResult{}, errors.New("sqliteindex: put: instance without UIDs or blob key")
 	}
-	if err := ctx.Err(); err != nil {
-		return storage.PutResult{}, fmt.Errorf("sqliteindex: put %s: %w", inst.SOPInstanceUID, err)
+	// Everything that needs no database is done here, beside the
+	// writer, not in its transaction: the writer is the serial part.
+	in := *inst
+	now := x.now()
+	if in.Created.IsZero() {
+		in.Created = now
 	}
-	ctx = context.WithoutCancel(ctx)
-	res, err := x.put(ctx, inst, replace)
+	vals := instanceValues(&in) // encodes frames and bulk, compresses metadata
+	var res storage.PutResult
+	err := x.wr.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		res, err = x.put(ctx, tx, &in, vals, replace, now)
+		return err
+	})
 	if err != nil {
 		return storage.PutResult{}, fmt.Errorf("sqliteindex: put %s: %w", inst.SOPInstanceUID, err)
 	}
 	return res, nil
 }
 
-func (x *Index) put(ctx context.Context, in *storage.Instance, replace bool) (storage.PutResult, error) {
-	inst := *in
-	now := x.now()
-	if inst.Created.IsZero() {
-		inst.Created = now
-	}
-	tx, err := x.w.BeginTx(ctx, nil)
-	if err != nil {
-		return storage.PutResult{}, err
-	}
-	defer tx.Rollback()
+// Statements of put, prepared once on the write connection (Open).
+const (
+	sqlLookup = `SELECT i.instance_pk, st.study_uid, se.series_uid, i.sha256, i.blob_key, i.study_pk` +
+		instanceFrom + ` WHERE i.sop_instance_uid = ?`
+	sqlInsertStudy = `INSERT INTO studies (study_uid,
+		patient_name, patient_name_key, patient_id, issuer_of_patient_id, patient_birth_date,
+		patient_sex, study_date, study_time, accession_number, study_id,
+		referring_physician_name, referring_physician_key, study_description,
+		specific_character_set, timezone_offset_from_utc, version, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (study_uid) DO UPDATE SET version = max(studies.version + 1, excluded.version)
+		RETURNING study_pk`
+	sqlDeleteCache  = `DELETE FROM metadata_cache WHERE study_uid = ?`
+	sqlInsertSeries = `INSERT INTO series (study_pk, series_uid,
+		modality, series_number, series_description, series_date, series_time,
+		body_part_examined, performed_procedure_step_start_date, performed_procedure_step_start_time,
+		scheduled_procedure_step_id, requested_procedure_id, institution_name, station_name, manufacturer)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (series_uid) DO UPDATE SET series_uid = excluded.series_uid
+		RETURNING series_pk, study_pk`
+	sqlInsertInstance = `INSERT INTO instances (series_pk, study_pk, sop_instance_uid,
+		sop_class_uid, transfer_syntax_uid, blob_key, size, sha256, created,
+		frames, encapsulated, deflated, big_endian, data_set_offset,
+		instance_number, rows, columns, bits_allocated, number_of_frames,
+		content_date, content_time, acquisition_date, metadata, bulk)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
 
+var putStatements = []string{sqlLookup, sqlInsertStudy, sqlDeleteCache, sqlInsertSeries, sqlInsertInstance}
+
+// prepare prepares the hot write statements on the write connection,
+// before the writer owns it.
+func (x *Index) prepare(ctx context.Context) error {
+	x.stmts = map[string]*sql.Stmt{}
+	for _, q := range putStatements {
+		st, err := x.w.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("sqliteindex: prepare: %w", err)
+		}
+		x.stmts[q] = st
+	}
+	return nil
+}
+
+// stmt returns the prepared statement q within tx: database/sql reuses
+// the statement prepared on the one write connection, so SQLite does not
+// parse and plan it again for every instance.
+func (x *Index) stmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+	return tx.StmtContext(ctx, x.stmts[q])
+}
+
+// put records inst, whose column values (instanceValues) are vals,
+// within tx, which the caller commits. It may run more than once for
+// the same request (writer.go) and changes neither inst nor vals.
+func (x *Index) put(ctx context.Context, tx *sql.Tx, inst *storage.Instance, vals []any, replace bool, now time.Time) (storage.PutResult, error) {
 	var (
 		pk                  int64
 		studyUID, seriesUID string
 		oldSHA, oldKey      string
 		existingStudyPK     int64
 	)
-	err = tx.QueryRowContext(ctx, `SELECT i.instance_pk, st.study_uid, se.series_uid, i.sha256, i.blob_key, i.study_pk`+
-		instanceFrom+` WHERE i.sop_instance_uid = ?`, inst.SOPInstanceUID).
+	err := x.stmt(ctx, tx, sqlLookup).QueryRowContext(ctx, inst.SOPInstanceUID).
 		Scan(&pk, &studyUID, &seriesUID, &oldSHA, &oldKey, &existingStudyPK)
 	switch {
 	case err == nil:
@@ -316,16 +386,13 @@ func (x *Index) put(ctx context.Context, in *storage.Instance, replace bool) (st
 			frames = ?, encapsulated = ?, deflated = ?, big_endian = ?, data_set_offset = ?,
 			instance_number = ?, rows = ?, columns = ?, bits_allocated = ?, number_of_frames = ?,
 			content_date = ?, content_time = ?, acquisition_date = ?, metadata = ?, bulk = ?
-			WHERE instance_pk = ?`, append(instanceValues(&inst)[1:], pk)...); err != nil {
+			WHERE instance_pk = ?`, slices.Concat(vals[1:], []any{pk})...); err != nil {
 			return storage.PutResult{}, err
 		}
 		if err := bumpVersion(ctx, tx, existingStudyPK, inst.StudyInstanceUID, now); err != nil {
 			return storage.PutResult{}, err
 		}
-		if err := tx.Commit(); err != nil {
-			return storage.PutResult{}, err
-		}
-		res := storage.PutResult{Stored: inst}
+		res := storage.PutResult{Stored: *inst}
 		if oldKey != inst.BlobKey {
 			res.ReplacedBlobKey = oldKey
 		}
@@ -338,14 +405,7 @@ func (x *Index) put(ctx context.Context, in *storage.Instance, replace bool) (st
 	// win), then insert.
 	s := &inst.Study
 	var studyPK int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO studies (study_uid,
-		patient_name, patient_name_key, patient_id, issuer_of_patient_id, patient_birth_date,
-		patient_sex, study_date, study_time, accession_number, study_id,
-		referring_physician_name, referring_physician_key, study_description,
-		specific_character_set, timezone_offset_from_utc, version, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (study_uid) DO UPDATE SET version = max(studies.version + 1, excluded.version)
-		RETURNING study_pk`,
+	err = x.stmt(ctx, tx, sqlInsertStudy).QueryRowContext(ctx,
 		inst.StudyInstanceUID,
 		s.PatientName, storage.NameKey(s.PatientName), s.PatientID, s.IssuerOfPatientID, s.PatientBirthDate,
 		s.PatientSex, s.StudyDate, s.StudyTime, s.AccessionNumber, s.StudyID,
@@ -355,18 +415,12 @@ func (x *Index) put(ctx context.Context, in *storage.Instance, replace bool) (st
 	if err != nil {
 		return storage.PutResult{}, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM metadata_cache WHERE study_uid = ?`, inst.StudyInstanceUID); err != nil {
+	if _, err := x.stmt(ctx, tx, sqlDeleteCache).ExecContext(ctx, inst.StudyInstanceUID); err != nil {
 		return storage.PutResult{}, err
 	}
 	se := &inst.Series
 	var seriesPK, seriesStudyPK int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO series (study_pk, series_uid,
-		modality, series_number, series_description, series_date, series_time,
-		body_part_examined, performed_procedure_step_start_date, performed_procedure_step_start_time,
-		scheduled_procedure_step_id, requested_procedure_id, institution_name, station_name, manufacturer)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (series_uid) DO UPDATE SET series_uid = excluded.series_uid
-		RETURNING series_pk, study_pk`,
+	err = x.stmt(ctx, tx, sqlInsertSeries).QueryRowContext(ctx,
 		studyPK, inst.SeriesInstanceUID,
 		se.Modality, se.SeriesNumber, se.SeriesDescription, se.SeriesDate, se.SeriesTime,
 		se.BodyPartExamined, se.PerformedProcedureStepStartDate, se.PerformedProcedureStepStartTime,
@@ -378,19 +432,11 @@ func (x *Index) put(ctx context.Context, in *storage.Instance, replace bool) (st
 	if seriesStudyPK != studyPK {
 		return storage.PutResult{}, fmt.Errorf("%w: series %s belongs to another study", storage.ErrConflict, inst.SeriesInstanceUID)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO instances (series_pk, study_pk, sop_instance_uid,
-		sop_class_uid, transfer_syntax_uid, blob_key, size, sha256, created,
-		frames, encapsulated, deflated, big_endian, data_set_offset,
-		instance_number, rows, columns, bits_allocated, number_of_frames,
-		content_date, content_time, acquisition_date, metadata, bulk)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		append([]any{seriesPK, studyPK}, instanceValues(&inst)...)...); err != nil {
+	if _, err := x.stmt(ctx, tx, sqlInsertInstance).ExecContext(ctx,
+		slices.Concat([]any{seriesPK, studyPK}, vals)...); err != nil {
 		return storage.PutResult{}, err
 	}
-	if err := tx.Commit(); err != nil {
-		return storage.PutResult{}, err
-	}
-	return storage.PutResult{Stored: inst}, nil
+	return storage.PutResult{Stored: *inst}, nil
 }
 
 // instanceValues lists sop_instance_uid .. bulk in column order.
@@ -542,20 +588,25 @@ func (x *Index) Delete(ctx context.Context, study, series, sop string) ([]string
 	if study == "" && series == "" && sop == "" {
 		return nil, errors.New("sqliteindex: delete: no UID")
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	ctx = context.WithoutCancel(ctx) // see PutInstance
-	tx, err := x.w.BeginTx(ctx, nil)
+	var keys []string
+	err := x.wr.do(ctx, func(ctx context.Context, tx *sql.Tx) error { // cancellation: see PutInstance
+		var err error
+		keys, err = x.delete(ctx, tx, study, series, sop)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("sqliteindex: delete: %w", err)
 	}
-	defer tx.Rollback()
+	return keys, nil
+}
+
+// delete removes within tx, which the caller commits.
+func (x *Index) delete(ctx context.Context, tx *sql.Tx, study, series, sop string) ([]string, error) {
 	where := `(? = '' OR st.study_uid = ?) AND (? = '' OR se.series_uid = ?) AND (? = '' OR i.sop_instance_uid = ?)`
 	args := []any{study, study, series, series, sop, sop}
 	rows, err := tx.QueryContext(ctx, `SELECT i.instance_pk, i.blob_key, i.study_pk, st.study_uid`+instanceFrom+` WHERE `+where, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+		return nil, err
 	}
 	var (
 		pks     []int64
@@ -567,38 +618,38 @@ func (x *Index) Delete(ctx context.Context, study, series, sop string) ([]string
 		var key, uid string
 		if err := rows.Scan(&pk, &key, &studyPK, &uid); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+			return nil, err
 		}
 		pks, keys = append(pks, pk), append(keys, key)
 		studies[studyPK] = uid
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+		return nil, err
 	}
 	if len(pks) == 0 {
-		return nil, fmt.Errorf("sqliteindex: delete %s/%s/%s: %w", study, series, sop, storage.ErrNotFound)
+		return nil, fmt.Errorf("%s/%s/%s: %w", study, series, sop, storage.ErrNotFound)
 	}
 	del, err := tx.PrepareContext(ctx, `DELETE FROM instances WHERE instance_pk = ?`)
 	if err != nil {
-		return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+		return nil, err
 	}
 	defer del.Close()
 	for _, pk := range pks {
 		if _, err := del.ExecContext(ctx, pk); err != nil {
-			return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+			return nil, err
 		}
 	}
 	now := x.now()
 	for studyPK, uid := range studies {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM series WHERE study_pk = ?
 			AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.series_pk = series.series_pk)`, studyPK); err != nil {
-			return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+			return nil, err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM studies WHERE study_pk = ?
 			AND NOT EXISTS (SELECT 1 FROM series se WHERE se.study_pk = studies.study_pk)`, studyPK)
 		if err != nil {
-			return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+			return nil, err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			err = bumpVersion(ctx, tx, studyPK, uid, now)
@@ -606,11 +657,8 @@ func (x *Index) Delete(ctx context.Context, study, series, sop string) ([]string
 			_, err = tx.ExecContext(ctx, `DELETE FROM metadata_cache WHERE study_uid = ?`, uid)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("sqliteindex: delete: %w", err)
+			return nil, err
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("sqliteindex: delete: %w", err)
 	}
 	return keys, nil
 }
@@ -641,10 +689,14 @@ func (x *Index) CachedMetadata(ctx context.Context, study, key string, version i
 // PutCachedMetadata keeps doc if version is still the study's current
 // version; a document built from an older version is dropped silently.
 func (x *Index) PutCachedMetadata(ctx context.Context, study, key string, version int64, doc []byte) error {
-	_, err := x.w.ExecContext(ctx, `INSERT INTO metadata_cache (study_uid, key, version, doc)
-		SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM studies WHERE study_uid = ? AND version = ?)
-		ON CONFLICT (study_uid, key) DO UPDATE SET version = excluded.version, doc = excluded.doc`,
-		study, key, version, compress(doc), study, version)
+	z := compress(doc) // outside the write transaction
+	err := x.wr.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO metadata_cache (study_uid, key, version, doc)
+			SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM studies WHERE study_uid = ? AND version = ?)
+			ON CONFLICT (study_uid, key) DO UPDATE SET version = excluded.version, doc = excluded.doc`,
+			study, key, version, z, study, version)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("sqliteindex: put cached metadata %s: %w", key, err)
 	}
