@@ -16,18 +16,19 @@ GO=${GO:-go}
 
 bash scripts/test-deps.sh
 
-# Services, stopped on exit whatever happens. Each script reuses a server
-# it already started (idempotent) and prints the variables the tests read.
+# Services. Each script reuses a server that is already running
+# (idempotent) and prints the variables the tests read; the ones this run
+# started are stopped on exit, whatever happens.
 started=()
 cleanup() {
 	local s
 	for s in "${started[@]}"; do bash "scripts/$s.sh" stop >/dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
+bash scripts/s3.sh status >/dev/null 2>&1 || started+=(s3)
 eval "$(bash scripts/s3.sh start)"
-started+=(s3)
+bash scripts/postgres.sh dsn >/dev/null 2>&1 || started+=(postgres)
 eval "$(bash scripts/postgres.sh env)"
-started+=(postgres)
 log "S3 test server at $PACS_TEST_S3_ENDPOINT, PostgreSQL at $PACS_TEST_POSTGRES_DSN"
 
 log "go vet"
