@@ -35,8 +35,8 @@ import (
 	"github.com/cloudpacs/pacs/internal/storage/fsblob"
 	"github.com/cloudpacs/pacs/internal/storage/pgindex"
 	"github.com/cloudpacs/pacs/internal/storage/s3blob"
-	"github.com/cloudpacs/pacs/viewer"
 	"github.com/cloudpacs/pacs/internal/storage/sqliteindex"
+	"github.com/cloudpacs/pacs/viewer"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
