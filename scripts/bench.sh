@@ -6,7 +6,9 @@
 # Environment:
 #   BENCH_ARGS     extra pacsbench flags for both servers, e.g.
 #                  "--studies 1000 --series 4 --instances 25" (100,000 instances + 1,000)
-#   BENCH_SERVERS  "pacs orthanc" (default), or one of them
+#   BENCH_SERVERS  "pacs orthanc" (default), or any of "pacs pacs-s3 orthanc";
+#                  pacs-s3 is pacs with its blobs on the S3 test server
+#                  (scripts/s3.sh), compared with pacs on the local folder
 #   GOBENCH        go test -bench pattern (default "."; "none" skips the Go benchmarks)
 #   GOBENCHTIME    go test -benchtime (default 1s)
 # Every server runs on 127.0.0.1 on a free port with data in a temp folder
@@ -26,16 +28,21 @@ stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 mkdir -p bench-results
 md=bench-results/$stamp.md
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pacs-bench.XXXXXX")
-pacs_pid=
+pids=()
 failed=()
+s3_started=
 
 cleanup() {
-	if [[ -n $pacs_pid ]] && kill -0 "$pacs_pid" 2>/dev/null; then
-		kill "$pacs_pid" 2>/dev/null || true
-		for _ in $(seq 50); do kill -0 "$pacs_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$pacs_pid" 2>/dev/null || true
-	fi
+	local pid
+	for pid in "${pids[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill "$pid" 2>/dev/null || true
+			for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			kill -9 "$pid" 2>/dev/null || true
+		fi
+	done
 	ORTHANC_DIR=$tmp/orthanc scripts/orthanc.sh stop >/dev/null 2>&1 || true
+	[[ -z $s3_started ]] || scripts/s3.sh stop >/dev/null 2>&1 || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -50,18 +57,37 @@ if awk -v l="${load_start%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; t
 fi
 declare -A url=()
 
-if [[ " $servers " == *" pacs "* ]]; then
+# start_pacs NAME [serve flags...] runs bin/pacs on a free port with its
+# data in the temp folder and records its DICOMweb URL under NAME.
+start_pacs() {
+	local name=$1 port pid
+	shift
+	port=$(free_port 18080)
+	mkdir -p "$tmp/$name-data"
+	setsid bin/pacs serve --listen "127.0.0.1:$port" --data "$tmp/$name-data" "$@" >"$tmp/$name.log" 2>&1 </dev/null &
+	pid=$!
+	pids+=("$pid")
+	if wait_http "http://127.0.0.1:$port/readyz" 60 "$pid"; then
+		url[$name]=http://127.0.0.1:$port/dicom-web
+	else
+		tail -n 20 "$tmp/$name.log" >&2 || true
+		failed+=("$name did not become ready on port $port")
+	fi
+}
+
+if [[ " $servers " == *" pacs"* ]]; then
 	log "building bin/pacs"
 	if "$go" build -o bin/pacs ./cmd/pacs 2>"$tmp/pacs-build.log"; then
-		port=$(free_port 18080)
-		mkdir -p "$tmp/pacs-data"
-		setsid bin/pacs serve --listen "127.0.0.1:$port" --data "$tmp/pacs-data" >"$tmp/pacs.log" 2>&1 </dev/null &
-		pacs_pid=$!
-		if wait_http "http://127.0.0.1:$port/readyz" 60 "$pacs_pid"; then
-			url[pacs]=http://127.0.0.1:$port/dicom-web
-		else
-			tail -n 20 "$tmp/pacs.log" >&2 || true
-			failed+=("pacs did not become ready on port $port")
+		if [[ " $servers " == *" pacs "* ]]; then
+			start_pacs pacs
+		fi
+		if [[ " $servers " == *" pacs-s3 "* ]]; then
+			scripts/s3.sh status >/dev/null 2>&1 || s3_started=1
+			eval "$(scripts/s3.sh start)"
+			bucket=pacs-bench-$stamp
+			bucket=${bucket,,}
+			scripts/s3.sh bucket "$bucket"
+			start_pacs pacs-s3 --blob "s3://$bucket/bench?endpoint=$PACS_TEST_S3_ENDPOINT&path_style=true&region=us-east-1"
 		fi
 	else
 		cat "$tmp/pacs-build.log" >&2
@@ -78,7 +104,7 @@ if [[ " $servers " == *" orthanc "* ]]; then
 fi
 
 declare -A ran=()
-for s in orthanc pacs; do
+for s in orthanc pacs pacs-s3; do
 	[[ -n ${url[$s]:-} ]] || continue
 	log "load run against $s at ${url[$s]}"
 	if bin/pacsbench run --url "${url[$s]}" --label "$s" --seed "$seed" --out "$tmp/$s.json" "${extra[@]}" \
@@ -113,7 +139,15 @@ done
 		bin/pacsbench compare "$tmp/orthanc.json" "$tmp/pacs.json"
 		echo
 	fi
-	for s in pacs orthanc; do
+	if [[ -n ${ran[pacs]:-} && -n ${ran[pacs-s3]:-} ]]; then
+		echo "## pacs on S3 (versitygw on loopback) vs pacs on the local folder"
+		echo
+		echo "× here: how many times faster the folder store is than S3 (below 1: S3 is faster)."
+		echo
+		bin/pacsbench compare "$tmp/pacs-s3.json" "$tmp/pacs.json"
+		echo
+	fi
+	for s in pacs pacs-s3 orthanc; do
 		[[ -n ${ran[$s]:-} ]] || continue
 		echo "## $s"
 		echo

@@ -118,8 +118,14 @@ status)
 	fi
 	;;
 build) ensure_binary ;;
+bucket)
+	# The posix backend keeps each bucket as a folder of its data folder.
+	running || die "not running; run: scripts/s3.sh start"
+	[[ ${2:-} =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] || die "usage: $0 bucket NAME (DNS-style)"
+	mkdir -p "$dir/data/$2"
+	;;
 *)
-	echo "usage: $0 start|stop|env|status|build" >&2
+	echo "usage: $0 start|stop|env|status|build|bucket NAME" >&2
 	exit 2
 	;;
 esac
