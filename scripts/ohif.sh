@@ -8,7 +8,8 @@
 #
 # Environment: OHIF_VERSION (default below), OHIF_CACHE (default
 # ${XDG_CACHE_HOME:-$HOME/.cache}/pacs/ohif). The Go tests in viewer/e2e
-# read the dist folder from PACS_OHIF_DIST, else run `scripts/ohif.sh dist`.
+# read the dist folder from PACS_OHIF_DIST, else run `scripts/ohif.sh dist`;
+# without it they skip, or fail when PACS_TEST_REQUIRE_TOOLS=1 (make test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh

@@ -27,6 +27,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/labstack/echo/v4"
+	"github.com/suyashkumar/dicom"
+	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"github.com/cloudpacs/pacs/internal/dicomweb"
 	"github.com/cloudpacs/pacs/internal/storage"
@@ -377,4 +379,54 @@ func decodeDataURL(s string) []byte {
 	i := strings.IndexByte(s, ',')
 	b, _ := base64.StdEncoding.DecodeString(s[i+1:])
 	return b
+}
+
+// --- generated DICOM ---------------------------------------------------------
+
+// dicomTemplate is a parsed corpus file that tests copy with rewritten
+// UIDs and attributes (the pixel data stay the template's).
+type dicomTemplate struct {
+	t  testing.TB
+	ds dicom.Dataset
+}
+
+func loadTemplate(t testing.TB, rel string) *dicomTemplate {
+	t.Helper()
+	ds, err := dicom.ParseFile(filepath.Join(corpus, rel), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &dicomTemplate{t: t, ds: ds}
+}
+
+// set replaces the value of an element the template has.
+func (d *dicomTemplate) set(tg tag.Tag, v ...string) {
+	d.t.Helper()
+	e, err := d.ds.FindElementByTag(tg)
+	if err != nil {
+		d.t.Fatalf("template lacks %v", tg)
+	}
+	if e.Value, err = dicom.NewValue(v); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// setUIDs sets the study, series and instance UIDs (and the file meta's
+// copy of the instance UID).
+func (d *dicomTemplate) setUIDs(study, series, sop string) {
+	d.t.Helper()
+	d.set(tag.StudyInstanceUID, study)
+	d.set(tag.SeriesInstanceUID, series)
+	d.set(tag.SOPInstanceUID, sop)
+	d.set(tag.MediaStorageSOPInstanceUID, sop)
+}
+
+// bytes writes the current dataset as a DICOM file.
+func (d *dicomTemplate) bytes() []byte {
+	d.t.Helper()
+	var buf bytes.Buffer
+	if err := dicom.Write(&buf, d.ds, dicom.SkipVRVerification(), dicom.SkipValueTypeVerification()); err != nil {
+		d.t.Fatal(err)
+	}
+	return buf.Bytes()
 }

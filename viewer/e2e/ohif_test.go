@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
-	"image"
-	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/cloudpacs/pacs/internal/testenv"
@@ -22,13 +20,16 @@ import (
 // ohifDist finds the prebuilt OHIF (scripts/ohif.sh fetch).
 func ohifDist(t testing.TB) string {
 	t.Helper()
-	if d := os.Getenv("PACS_OHIF_DIST"); d != "" {
-		return d
+	d := os.Getenv("PACS_OHIF_DIST")
+	if d == "" {
+		out, err := exec.Command("bash", "../../scripts/ohif.sh", "dist").Output()
+		if err != nil {
+			testenv.Missing(t, "OHIF dist not fetched (scripts/ohif.sh fetch)")
+		}
+		d = strings.TrimSpace(string(out))
 	}
-	out, err := exec.Command("bash", "../../scripts/ohif.sh", "dist").Output()
-	d := strings.TrimSpace(string(out))
-	if err != nil || d == "" {
-		testenv.Missing(t, "OHIF dist not fetched (scripts/ohif.sh fetch)")
+	if st, err := os.Stat(filepath.Join(d, "index.html")); err != nil || st.IsDir() {
+		testenv.Missing(t, fmt.Sprintf("OHIF dist %q has no index.html (scripts/ohif.sh fetch)", d))
 	}
 	return d
 }
@@ -100,57 +101,16 @@ func serveOHIF(t testing.TB, dist, root string) *httptest.Server {
 	return s
 }
 
-// regionVariance screenshots the page and returns the grey-level variance
-// inside the CSS-pixel rectangle (OHIF draws with WebGL: the canvas
-// cannot be read back from JS, the screenshot can).
-func (b *browser) regionVariance(x, y, w, h float64) (float64, []byte) {
-	b.t.Helper()
-	png0 := b.screenshotBytes()
-	img, err := png.Decode(bytes.NewReader(png0))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	r := image.Rect(int(x), int(y), int(x+w), int(y+h)).Intersect(img.Bounds())
-	var n, s, s2 float64
-	for yy := r.Min.Y; yy < r.Max.Y; yy += 2 {
-		for xx := r.Min.X; xx < r.Max.X; xx += 2 {
-			cr, cg, cb, _ := img.At(xx, yy).RGBA()
-			v := float64(cr+cg+cb) / 3 / 257
-			n++
-			s += v
-			s2 += v * v
-		}
-	}
-	if n == 0 {
-		return 0, png0
-	}
-	m := s / n
-	return s2/n - m*m, png0
-}
-
-func (b *browser) screenshotBytes() []byte {
-	b.t.Helper()
-	p := b.screenshot(fmt.Sprintf("probe-%d", time.Now().UnixNano()%1000))
-	if p == "" {
-		b.t.Fatal("screenshot failed")
-	}
-	data, err := os.ReadFile(p)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	os.Remove(p)
-	return data
-}
-
 func TestOHIF(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
 	dist := ohifDist(t)
+	b := newBrowser(t, 1366, 900)
+	b.addInitScript(ohifProbe)
 	srv := startPACS(t)
 	storeCorpusStudy(t, srv.Root)
 	ohif := serveOHIF(t, dist, srv.Root)
-	b := newBrowser(t, 1366, 900)
 
 	// Study list (QIDO with OHIF's parameters).
 	start := time.Now()
@@ -161,35 +121,72 @@ func TestOHIF(t *testing.T) {
 	t.Logf("OHIF study list shows the patient after %v", time.Since(start).Round(time.Millisecond))
 	b.screenshot("ohif-list")
 
-	// Viewer route: the cornerstone canvas shows a non-blank image.
-	start = time.Now()
+	// Viewer route: the first image on screen, not blank.
 	b.must(90*time.Second, "OHIF viewer",
 		chromedp.Navigate(ohif.URL+"/viewer?StudyInstanceUIDs="+studyUID),
-		poll(`!!document.querySelector('canvas.cornerstone-canvas, .cornerstone-viewport-element canvas, .viewport-element canvas')`, 80*time.Second),
+		poll(`!!(window.__pacsProbe && __pacsProbe.first && __pacsProbe.vp() && __pacsProbe.vp().loaded)`, 80*time.Second),
 	)
-	var rect []float64
-	var variance float64
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		b.eval("canvas rect", `(() => { const c = document.querySelector('canvas.cornerstone-canvas, .cornerstone-viewport-element canvas, .viewport-element canvas'); const r = c.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; })()`, &rect)
-		variance, _ = b.regionVariance(rect[0], rect[1], rect[2], rect[3])
-		if variance > 50 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Logf("OHIF first image (canvas variance %.1f) %v after navigation", variance, time.Since(start).Round(time.Millisecond))
+	var first float64
+	b.eval("first image", `__pacsProbe.first`, &first)
+	v0 := b.ohifViewport()
+	b.settle()
+	g0 := b.region(inner(v0.Rect))
+	t.Logf("OHIF first image %.0f ms after navigation start; image %d/%d, region variance %.1f", first, v0.Index+1, v0.N, g0.variance())
 	b.screenshot("ohif-viewer")
-	if variance <= 50 {
-		t.Errorf("OHIF viewport looks blank: variance %.1f in %v", variance, rect)
+	if g0.variance() <= 50 {
+		t.Errorf("OHIF viewport looks blank: variance %.1f in %v", g0.variance(), v0.Rect)
 	}
-	for _, f := range b.Failed() {
-		t.Logf("OHIF request failed: %s", f)
+	if v0.N != 11 || !strings.Contains(v0.ImageID, ctSeriesUID) {
+		t.Errorf("OHIF viewport shows %d images (%s), want the 11 CT slices", v0.N, v0.ImageID)
 	}
-	for _, p := range b.Problems() {
-		t.Logf("OHIF console: %s", p)
+
+	// Scroll: the wheel moves to another slice, and the pixels change.
+	cx, cy := v0.Rect[0]+v0.Rect[2]/2, v0.Rect[1]+v0.Rect[3]/2
+	b.must(5*time.Second, "wheel", wheel(cx, cy, 100))
+	b.waitJS("another slice on screen", fmt.Sprintf(`(() => { const v = __pacsProbe.vp(); return v.index !== %d && v.loaded; })()`, v0.Index), 10*time.Second)
+	v1 := b.ohifViewport()
+	b.settle()
+	g1 := b.region(inner(v1.Rect))
+	d := g1.meanAbsDiff(g0)
+	t.Logf("OHIF wheel: image %d -> %d, mean |diff| %.2f grey levels", v0.Index+1, v1.Index+1, d)
+	if v1.ImageID == v0.ImageID || d < 1 {
+		t.Errorf("OHIF wheel: image %s -> %s, pixels mean |diff| %.2f", v0.ImageID, v1.ImageID, d)
 	}
-	if os.Getenv("PACS_OHIF_STRICT") == "1" && len(b.Failed()) > 0 {
-		t.Errorf("%d OHIF requests failed", len(b.Failed()))
+	b.screenshot("ohif-scrolled")
+
+	// Window/level: OHIF's primary-button tool; the VOI and the pixels change.
+	b.must(10*time.Second, "W/L drag",
+		mouse(input.DispatchMouseEventTypeMouseMoved, cx, cy, input.MouseButtonNone, 0),
+		mouse(input.DispatchMouseEventTypeMousePressed, cx, cy, input.MouseButtonLeft, 1),
+		mouse(input.DispatchMouseEventTypeMouseMoved, cx+20, cy+10, input.MouseButtonLeft, 1),
+		mouse(input.DispatchMouseEventTypeMouseMoved, cx+60, cy+40, input.MouseButtonLeft, 1),
+		mouse(input.DispatchMouseEventTypeMouseMoved, cx+100, cy+80, input.MouseButtonLeft, 1),
+		mouse(input.DispatchMouseEventTypeMouseReleased, cx+100, cy+80, input.MouseButtonLeft, 0),
+	)
+	b.waitJS("a render after the drag", fmt.Sprintf(`__pacsProbe.vp().renders > %d`, v1.Renders), 10*time.Second)
+	v2 := b.ohifViewport()
+	b.settle()
+	g2 := b.region(inner(v2.Rect))
+	d = g2.meanAbsDiff(g1)
+	t.Logf("OHIF W/L drag: VOI %v -> %v, mean |diff| %.2f grey levels", v1.VOI, v2.VOI, d)
+	if fmt.Sprint(v1.VOI) == fmt.Sprint(v2.VOI) || d < 1 || v2.Index != v1.Index {
+		t.Errorf("OHIF W/L drag: VOI %v -> %v, slice %d -> %d, pixels mean |diff| %.2f", v1.VOI, v2.VOI, v1.Index, v2.Index, d)
+	}
+	b.screenshot("ohif-wl")
+	b.ohifCheckClean()
+}
+
+// settle waits until OHIF has rendered nothing for 200 ms (the last
+// render of an interaction is on screen).
+func (b *browser) settle() {
+	b.t.Helper()
+	var last, n int
+	for i := 0; i < 50; i++ {
+		b.eval("renders", `__pacsProbe.renders`, &n)
+		if i > 0 && n == last {
+			return
+		}
+		last = n
+		time.Sleep(200 * time.Millisecond)
 	}
 }

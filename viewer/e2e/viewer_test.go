@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
-	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +9,6 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-	"github.com/suyashkumar/dicom"
-	"github.com/suyashkumar/dicom/pkg/tag"
 )
 
 // JS helpers evaluated in the page.
@@ -30,12 +24,12 @@ const (
 		return { mean: m, variance: s2 / n - m * m, sig, w: c.width, h: c.height, index: vp.index,
 			shown: vp.shown ? vp.shown.url : '', current: vp.currentURL() };
 	})()`
-	// compareWithServerPNG draws the server's PNG rendering of the current
-	// frame (same window) the way the viewport draws its image, and
-	// compares it with the canvas.
-	jsCompare = `(async () => {
-		const vp = pacsViewer.viewports[%d];
-		const res = await fetch(vp.currentURL('png'));
+	// jsCompareURL draws a reference image (the JS expression %[2]s, with
+	// vp the viewport) the way the viewport draws its image, and compares
+	// it with the canvas.
+	jsCompareURL = `(async () => {
+		const vp = pacsViewer.viewports[%[1]d];
+		const res = await fetch(%[2]s);
 		if (!res.ok) throw new Error('reference: ' + res.status);
 		const ref = await createImageBitmap(await res.blob());
 		const c2 = new OffscreenCanvas(vp.canvas.width, vp.canvas.height);
@@ -48,7 +42,14 @@ const (
 		}
 		return { meanAbs: sum / n, max, bigFraction: big / n, refW: ref.width, refH: ref.height };
 	})()`
+	// refCurrent is the server's PNG of the viewport's current frame with
+	// the viewport's window.
+	refCurrent = `vp.currentURL('png')`
 )
+
+// jsCompare compares viewport vp's canvas with the reference URL (a JS
+// expression).
+func jsCompare(vp int, ref string) string { return fmt.Sprintf(jsCompareURL, vp, ref) }
 
 type canvasStats struct {
 	Mean, Variance float64
@@ -231,7 +232,7 @@ func TestViewer(t *testing.T) {
 func (b *browser) compare(vp int, what string) {
 	b.t.Helper()
 	var c compareResult
-	b.eval("compare with the server PNG", fmt.Sprintf(jsCompare, vp), &c)
+	b.eval("compare with the server PNG", jsCompare(vp, refCurrent), &c)
 	b.t.Logf("%s vs server PNG (%dx%d): mean |diff| %.2f, max %.0f, >24: %.4f%%", what, c.RefW, c.RefH, c.MeanAbs, c.Max, 100*c.BigFraction)
 	if c.MeanAbs > 2.5 || c.BigFraction > 0.005 {
 		b.t.Errorf("%s: canvas differs from the server rendering: %+v", what, c)
@@ -252,7 +253,7 @@ func TestViewerTablet(t *testing.T) {
 		t.Errorf("tablet viewport %dx%d variance %.1f", s.W, s.H, s.Variance)
 	}
 	var c compareResult
-	b.eval("compare", fmt.Sprintf(jsCompare, 0), &c)
+	b.eval("compare", jsCompare(0, refCurrent), &c)
 	if c.Max != 0 {
 		t.Errorf("PNG rendering drawn differs from the server's PNG: %+v", c)
 	}
@@ -262,69 +263,128 @@ func TestViewerTablet(t *testing.T) {
 	}
 }
 
-// TestViewerTiming measures navigation → first image and → the whole
-// 100-slice CT series loaded (all frames rendered and decoded in the
-// browser), for JPEG and PNG renderings. Figures in docs/viewer.md.
-func TestViewerTiming(t *testing.T) {
+// Corpus files of the cine and default-window tests (MANIFEST.tsv).
+const (
+	cineFile     = "ts/us_cine_rgb_12f_jpeg_baseline.dcm" // US, 12 frames, Frame Time 40 ms
+	cineStudyUID = "1.2.840.113619.2.21.848.246800003.0.1952805748.3"
+	noWindowCT   = "images/ct_small_signed_no_window.dcm" // CT without Window Center/Width
+	noWindowUID  = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"
+)
+
+// TestViewerCine plays the multi-frame US instance: with cine on, the
+// frame index and the canvas change over time; paused, they stay.
+func TestViewerCine(t *testing.T) {
 	if testing.Short() {
-		t.Skip("browser timing")
+		t.Skip("browser test")
 	}
+	b := newBrowser(t, 1024, 768)
 	srv := startPACS(t)
-	study := "2.25.1" + strings.Repeat("7", 30)
-	stow(t, srv.Root, makeSeries(t, study, 100))
-	b := newBrowser(t, 1280, 900)
-	for _, format := range []string{"jpeg", "png", "jpeg"} {
-		b.must(20*time.Second, "open", chromedp.Navigate(srv.URL+"/viewer?StudyInstanceUIDs="+study+"&render="+format))
-		b.waitJS("all 100 loaded", `!!(window.pacsViewer && pacsViewer.viewports[0] && pacsViewer.viewports[0].stats.allLoaded)`, 60*time.Second)
-		var st struct{ First, AllLoaded, N float64 }
-		b.eval("stats", `({ first: pacsViewer.viewports[0].stats.first, allLoaded: pacsViewer.viewports[0].stats.allLoaded, n: pacsViewer.viewports[0].length })`, &st)
-		if st.N != 100 {
-			t.Fatalf("stack has %v images", st.N)
-		}
-		t.Logf("%s: first image %.0f ms, 100 slices %.0f ms after navigation start", format, st.First, st.AllLoaded)
+	stow(t, srv.Root, corpusFiles(t, cineFile))
+	b.must(20*time.Second, "open", chromedp.Navigate(srv.URL+"/viewer?StudyInstanceUIDs="+cineStudyUID))
+	first := b.waitShown(0)
+	var st struct {
+		N   int
+		FPS float64
 	}
+	b.eval("stack", `({ n: pacsViewer.viewports[0].length, fps: pacsViewer.viewports[0].stack.fps })`, &st)
+	if st.N != 12 || st.FPS != 25 {
+		t.Fatalf("stack: %d frames at %v fps, want 12 at 25 (Frame Time 40 ms)", st.N, st.FPS)
+	}
+	if first.Variance < 100 {
+		t.Errorf("first frame looks blank: variance %.1f", first.Variance)
+	}
+
+	// Play: sample the canvas for ~1.2 s.
+	b.must(5*time.Second, "play (C)", chromedp.KeyEvent("c"))
+	indices, sigs := map[int]bool{}, map[float64]bool{}
+	for i := 0; i < 12; i++ {
+		time.Sleep(100 * time.Millisecond)
+		s := b.stats(0)
+		indices[s.Index] = true
+		sigs[s.Sig] = true
+	}
+	var overlay string
+	b.eval("overlay", `document.querySelector('.viewport .br').innerText`, &overlay)
+	t.Logf("playing: %d distinct frames, %d distinct canvases in 1.2 s; overlay %q", len(indices), len(sigs), overlay)
+	if len(indices) < 4 || len(sigs) < 4 {
+		t.Errorf("cine does not advance: %d frame indices, %d canvases", len(indices), len(sigs))
+	}
+	if !strings.Contains(overlay, "Cine 25 fps") {
+		t.Errorf("overlay %q lacks the cine rate", overlay)
+	}
+	b.screenshot("cine")
+
+	// Pause: the frame and the pixels stay (wait for the frame in flight).
+	b.must(5*time.Second, "pause (C)", chromedp.KeyEvent("c"))
+	paused := b.waitShown(0)
+	time.Sleep(500 * time.Millisecond) // > 12 frame periods
+	still := b.stats(0)
+	if still.Index != paused.Index || still.Sig != paused.Sig {
+		t.Errorf("paused cine still moves: frame %d -> %d", paused.Index, still.Index)
+	}
+	var on bool
+	b.eval("cine state", `!!pacsViewer.viewports[0].cineTimer || document.querySelector('#cine').classList.contains('on')`, &on)
+	if on {
+		t.Error("cine still on after pause")
+	}
+	// The toolbar button plays too.
+	b.must(5*time.Second, "cine button", chromedp.Click(chromedp.CSS(`#cine`)))
+	b.waitJS("cine button advances", fmt.Sprintf(`pacsViewer.viewports[0].index !== %d`, still.Index), 5*time.Second)
+	b.must(5*time.Second, "cine button off", chromedp.Click(chromedp.CSS(`#cine`)))
+	b.checkClean()
+}
+
+// TestViewerCTDefaultWindow opens a CT without a window in its metadata:
+// it opens at soft tissue (40/400), pixel for pixel the server's PNG with
+// window=40,400, not at the server's min/max default.
+func TestViewerCTDefaultWindow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	b := newBrowser(t, 1024, 768)
+	srv := startPACS(t)
+	stow(t, srv.Root, corpusFiles(t, noWindowCT))
+	b.must(20*time.Second, "open", chromedp.Navigate(srv.URL+"/viewer?StudyInstanceUIDs="+noWindowUID+"&render=png"))
+	s := b.waitShown(0)
+	if !strings.Contains(s.Current, "window=40,400") {
+		t.Errorf("CT without a window opens with %s, want window=40,400", s.Current)
+	}
+	var overlay string
+	b.eval("overlay", `document.querySelector('.viewport .br').innerText`, &overlay)
+	if !strings.Contains(overlay, "W 400 L 40") {
+		t.Errorf("overlay %q, want W 400 L 40", overlay)
+	}
+	// The reference URL is built here, not by the viewer.
+	frame := func(q string) string {
+		return fmt.Sprintf("`%s/studies/${vp.stack.study}/series/${vp.stack.series}/instances/${vp.image.sop}/frames/1/rendered?%s`", srv.Root, q)
+	}
+	var soft, auto compareResult
+	b.eval("compare with window=40,400", jsCompare(0, frame("window=40,400&accept=image/png")), &soft)
+	b.eval("compare with the server default", jsCompare(0, frame("accept=image/png")), &auto)
+	t.Logf("canvas vs server PNG window=40,400: mean |diff| %.2f max %.0f; vs server default (min/max): mean |diff| %.2f", soft.MeanAbs, soft.Max, auto.MeanAbs)
+	if soft.Max != 0 {
+		t.Errorf("canvas differs from the server's PNG with window=40,400: %+v", soft)
+	}
+	if auto.MeanAbs < 10 {
+		t.Errorf("soft tissue and min/max look alike (mean |diff| %.2f): the test proves nothing", auto.MeanAbs)
+	}
+	// Reset and the default key keep the soft-tissue default.
+	b.must(5*time.Second, "lung then default", chromedp.KeyEvent("2"), chromedp.KeyEvent("0"))
+	if s := b.waitShown(0); !strings.Contains(s.Current, "window=40,400") {
+		t.Errorf("after preset 0: %s", s.Current)
+	}
+	b.screenshot("ct-default-window")
+	b.checkClean()
+}
+
+// checkClean fails the test on console errors, exceptions and requests
+// answered >= 400.
+func (b *browser) checkClean() {
+	b.t.Helper()
 	if p := b.Problems(); len(p) > 0 {
-		t.Errorf("console errors: %q", p)
+		b.t.Errorf("console errors: %q", p)
+	}
+	if f := b.Failed(); len(f) > 0 {
+		b.t.Errorf("failed requests: %q", f)
 	}
 }
-
-// makeSeries writes n CT slices of one series from the corpus CT template
-// with new UIDs, instance numbers and positions.
-func makeSeries(t testing.TB, study string, n int) [][]byte {
-	t.Helper()
-	ds, err := dicom.ParseFile(filepath.Join(corpus, "study/s02_ct/ct_0001.dcm"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := func(tg tag.Tag, v any) {
-		e, err := ds.FindElementByTag(tg)
-		if err != nil {
-			t.Fatalf("template lacks %v", tg)
-		}
-		if e.Value, err = dicom.NewValue(v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	series := study + ".1"
-	var out [][]byte
-	for i := 1; i <= n; i++ {
-		sop := fmt.Sprintf("%s.%d", series, i)
-		set(tag.StudyInstanceUID, []string{study})
-		set(tag.SeriesInstanceUID, []string{series})
-		set(tag.SOPInstanceUID, []string{sop})
-		set(tag.MediaStorageSOPInstanceUID, []string{sop})
-		set(tag.InstanceNumber, []string{fmt.Sprint(i)})
-		set(tag.SliceLocation, []string{fmt.Sprintf("%.1f", float64(i)*5)})
-		set(tag.ImagePositionPatient, []string{"-158.1358", "-179.0358", fmt.Sprintf("%.1f", float64(i)*5)})
-		set(tag.PatientID, []string{"PACSPERF01"})
-		var buf bytes.Buffer
-		if err := dicom.Write(&buf, ds, dicom.SkipVRVerification(), dicom.SkipValueTypeVerification()); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, buf.Bytes())
-	}
-	return out
-}
-
-var _ = math.Abs
-var _ = os.Getenv

@@ -2,7 +2,7 @@
 // keyboard shortcuts and the reports panel.
 import * as dw from './dicomweb.js';
 import { Loader } from './loader.js';
-import { Viewport, PRESETS } from './viewport.js';
+import { Viewport, PRESETS, CT_DEFAULT_WINDOW } from './viewport.js';
 import { mountReports } from './reports.js';
 
 const LAYOUTS = { '1x1': [1, 1], '1x2': [1, 2], '2x2': [2, 2] };
@@ -294,11 +294,16 @@ export async function loadStack(study, s) {
     if (!dw.num(ds, dw.T.Rows, 0) || dw.isReportClass(dw.str(ds, dw.T.SOPClassUID))) continue;
     const frames = dw.num(ds, dw.T.NumberOfFrames, 1) || 1;
     const wc = dw.num(ds, dw.T.WindowCenter), ww = dw.num(ds, dw.T.WindowWidth);
+    let window = Number.isFinite(wc) && Number.isFinite(ww) && ww > 0 ? [wc, ww] : null;
+    // A CT without a window in its metadata opens at soft tissue, as a
+    // radiologist expects, not at the server's min/max of the pixel data.
+    const modality = dw.str(ds, dw.T.Modality) || dw.str(s, dw.T.Modality);
+    if (!window && modality === 'CT') window = [...CT_DEFAULT_WINDOW];
     const base = {
       sop: dw.str(ds, dw.T.SOPInstanceUID),
       number: dw.num(ds, dw.T.InstanceNumber, 0),
       frames,
-      window: Number.isFinite(wc) && Number.isFinite(ww) && ww > 0 ? [wc, ww] : null,
+      window,
       location: dw.num(ds, dw.T.SliceLocation),
       thickness: dw.num(ds, dw.T.SliceThickness),
       slope: dw.num(ds, dw.T.RescaleSlope, 1),

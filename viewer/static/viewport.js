@@ -11,6 +11,10 @@ export const PRESETS = [
   { key: '4', id: 'brain', label: 'Brain', window: [40, 80] },
 ];
 
+// CT_DEFAULT_WINDOW is the window of a CT image whose metadata has none:
+// soft tissue (center 40 HU, width 400 HU).
+export const CT_DEFAULT_WINDOW = PRESETS[0].window;
+
 let nextID = 1;
 
 export class Viewport {
@@ -85,7 +89,8 @@ export class Viewport {
   }
 
   // effectiveWindow is the window the image is rendered with: the user's,
-  // else the image's own (metadata), else null (the server's default).
+  // else the image's own (metadata; soft tissue for a CT without one), else
+  // null (the server's default).
   effectiveWindow(img = this.image) {
     return this.window || (img && img.window) || null;
   }
