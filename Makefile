@@ -17,10 +17,10 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 run: ## start the server on embedded defaults (extra flags: make run ARGS='--listen :9090')
-	$(GO) run ./cmd/pacs serve $(ARGS)
+	@tags="$$(bash scripts/build-tags.sh)"; $(GO) run -tags "$$tags" ./cmd/pacs serve $(ARGS)
 
-build: ## build bin/pacs
-	$(GO) build -o bin/pacs ./cmd/pacs
+build: ## build bin/pacs (with the cgo codecs when their libraries are there or can be installed)
+	@tags="$$(bash scripts/build-tags.sh)"; echo "$(GO) build -tags '$$tags' -o bin/pacs ./cmd/pacs"; $(GO) build -tags "$$tags" -o bin/pacs ./cmd/pacs
 
 test: ## THE test command (README, CI): installs tools, starts S3 + PostgreSQL, vet, gofmt, go test -race of everything
 	GO=$(GO) bash scripts/test.sh

@@ -77,7 +77,7 @@ start_pacs() {
 
 if [[ " $servers " == *" pacs"* ]]; then
 	log "building bin/pacs"
-	if "$go" build -o bin/pacs ./cmd/pacs 2>"$tmp/pacs-build.log"; then
+	if "$go" build -tags "$(scripts/build-tags.sh)" -o bin/pacs ./cmd/pacs 2>"$tmp/pacs-build.log"; then
 		if [[ " $servers " == *" pacs "* ]]; then
 			start_pacs pacs
 		fi

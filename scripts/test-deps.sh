@@ -20,7 +20,7 @@ command -v dcmdump >/dev/null || die "dcmtk installed but dcmdump not on PATH"
 /usr/bin/python3 -c 'import pydicom, numpy' || die "pydicom/numpy do not import under /usr/bin/python3"
 
 # --- C libraries the cgo codecs link against (JPEG-LS, JPEG 2000) ------------
-apt_install libcharls-dev libopenjp2-7-dev
+apt_install gcc libc6-dev libcharls-dev libopenjp2-7-dev
 
 # --- Headless Chromium for the viewer and OHIF tests -------------------------
 bash scripts/browser.sh install

@@ -147,9 +147,22 @@ func Supported() []string {
 func Decode(ts string, frame []byte, info PixelInfo) (*Pixels, error) {
 	d, ok := Lookup(ts)
 	if !ok {
-		return nil, fmt.Errorf("%w: no decoder for transfer syntax %s (%s) in this build", ErrUnsupported, ts, Name(ts))
+		hint := ""
+		if !cgoBuild && needsCgo(ts) {
+			hint = "; this build has no decoder for it: build with -tags cgocodecs (make build does; needs gcc, libcharls-dev and libopenjp2-7-dev)"
+		}
+		return nil, fmt.Errorf("%w: no decoder for transfer syntax %s (%s) in this build%s", ErrUnsupported, ts, Name(ts), hint)
 	}
 	return d.Decode(ts, frame, info)
+}
+
+// needsCgo reports the syntaxes decoded through C libraries.
+func needsCgo(ts string) bool {
+	switch ts {
+	case JPEGLSLossless, JPEGLSNearLossless, JPEG2000Lossless, JPEG2000, HTJ2KLossless, HTJ2KLosslessRPCL, HTJ2K:
+		return true
+	}
+	return false
 }
 
 // Name is the short name of a transfer syntax, for messages.

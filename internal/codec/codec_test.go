@@ -2,6 +2,7 @@ package codec_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -59,16 +60,16 @@ func TestDecode_matchesReference(t *testing.T) {
 				return
 			}
 			if _, ok := codec.Lookup(ts); !ok {
-				t.Skipf("no decoder for %s in this build", codec.Name(ts))
+				codectest.Missing(t, "no decoder for "+codec.Name(ts)+" in this build")
 			}
 			ref, ok := codectest.ReferenceDecode(t, path, ts)
 			if !ok {
-				t.Skipf("no reference decoder for %s", ts)
+				codectest.Missing(t, "no reference decoder for "+ts)
 			}
 			for i := range f.Frames {
 				got, err := f.Decode(i)
 				if errors.Is(err, codec.ErrUnsupported) {
-					t.Skipf("frame %d: %v", i+1, err)
+					codectest.Missing(t, fmt.Sprintf("frame %d: %v", i+1, err))
 				}
 				if err != nil {
 					t.Fatalf("frame %d: %v", i+1, err)

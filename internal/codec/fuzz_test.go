@@ -1,6 +1,8 @@
 package codec_test
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/cloudpacs/pacs/internal/codec"
@@ -44,4 +46,35 @@ func FuzzJPEGBaseline(f *testing.F) {
 
 func FuzzNative(f *testing.F) {
 	fuzzDecoder(f, codec.ExplicitVRLittleEndian, "images/mr_small_signed_window.dcm", "images/sc_ybr_full_422_native.dcm")
+}
+
+func FuzzJPEGExtended12(f *testing.F) {
+	fuzzDecoder(f, codec.JPEGExtended12Bit, "ts/mr_jpeg_extended_12bit_lossy.dcm")
+}
+
+// The cgo decoders (CharLS, OpenJPEG): the wrappers check the header
+// against the data set's geometry before the C code allocates or
+// decodes, so that a lying codestream fails cleanly.
+func FuzzJPEGLS(f *testing.F) {
+	fuzzDecoder(f, codec.JPEGLSLossless, "ts/mr_jpegls_lossless.dcm", "ts/ct_enhanced_2f_jpegls_lossless.dcm")
+}
+
+func FuzzJPEG2000(f *testing.F) {
+	fuzzDecoder(f, codec.JPEG2000, "ts/mr_j2k_lossless.dcm", "ts/ct_signed_j2k_lossless.dcm", "ts/mr_j2k_lossy.dcm")
+}
+
+func FuzzHTJ2K(f *testing.F) {
+	for _, p := range []string{"mr_htj2k_lossless.j2c", "mr_htj2k_lossy.j2c"} {
+		b, err := os.ReadFile(filepath.Join("testdata", p))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, uint16(176), uint16(176), uint8(1), uint8(16), uint8(12), uint8(0))
+	}
+	b, err := os.ReadFile(filepath.Join("testdata", "rgb_htj2k_lossless.j2c"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b, uint16(100), uint16(100), uint8(3), uint8(8), uint8(8), uint8(0))
+	fuzzDecoder(f, codec.HTJ2K)
 }

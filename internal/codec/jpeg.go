@@ -10,12 +10,13 @@ import (
 
 // JPEG Baseline (process 1, 8-bit) with the standard library's
 // image/jpeg, which also reads process 2/4 streams of 8-bit precision.
-// 12-bit streams it refuses; they stay ErrUnsupported here.
+// 12-bit streams it refuses; they go to the sequential DCT decoder of
+// jpeg12.go.
 
 func init() {
 	d := DecoderFunc(decodeJPEGBaseline)
 	Register(JPEGBaseline8Bit, d)
-	Register(JPEGExtended12Bit, d) // 8-bit streams only; 12-bit → ErrUnsupported
+	Register(JPEGExtended12Bit, d) // 12-bit streams: jpeg12.go
 }
 
 func decodeJPEGBaseline(ts string, frame []byte, info PixelInfo) (*Pixels, error) {
@@ -23,8 +24,10 @@ func decodeJPEGBaseline(ts string, frame []byte, info PixelInfo) (*Pixels, error
 	if err != nil {
 		return nil, err
 	}
-	if jpegPrecision(frame) > 8 {
-		return nil, fmt.Errorf("%w: %d-bit JPEG (process 4) needs a 12-bit JPEG decoder, not in this build", ErrUnsupported, jpegPrecision(frame))
+	if p := jpegPrecision(frame); p == 12 {
+		return decodeJPEGDCT(frame, info)
+	} else if p > 8 {
+		return nil, fmt.Errorf("%w: %d-bit JPEG DCT", ErrUnsupported, p)
 	}
 	img, err := jpeg.Decode(bytes.NewReader(frame))
 	if err != nil {

@@ -121,12 +121,19 @@ func RequireTool(t testing.TB, name, aptPackage string) string {
 	if err == nil {
 		return p
 	}
-	msg := fmt.Sprintf("%s missing (apt-get install -y %s)", name, aptPackage)
+	Missing(t, fmt.Sprintf("%s missing (apt-get install -y %s)", name, aptPackage))
+	return ""
+}
+
+// Missing skips the test for want of a tool or decoder, or fails it when
+// PACS_TEST_REQUIRE_TOOLS=1 (make test, CI: built with -tags cgocodecs
+// and every reference tool installed, nothing may be missing).
+func Missing(t testing.TB, msg string) {
+	t.Helper()
 	if os.Getenv("PACS_TEST_REQUIRE_TOOLS") == "1" {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
-	return ""
 }
 
 // Run runs a tool and fails the test with its output on error.
@@ -165,4 +172,24 @@ func ReferenceDecode(t testing.TB, path string, ts string) (*File, bool) {
 		return nil, false
 	}
 	return Load(t, out), true
+}
+
+// ForDcmtk returns a path dcmtk's imaging tools (dcmj2pnm) can read for
+// the corpus file path stored in transfer syntax ts: the file itself,
+// or for syntaxes dcmj2pnm has no decoder for (JPEG-LS, JPEG 2000,
+// HTJ2K) its reference decode (dcmdjpls, gdcmconv --raw) in a temporary
+// directory.
+func ForDcmtk(t testing.TB, path, ts string) string {
+	t.Helper()
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(Corpus, path)
+	}
+	switch ts {
+	case codec.JPEGLSLossless, codec.JPEGLSNearLossless, codec.JPEG2000Lossless, codec.JPEG2000:
+		ref, ok := ReferenceDecode(t, path, ts)
+		if ok {
+			return ref.Path
+		}
+	}
+	return path
 }
