@@ -116,7 +116,8 @@ func (h *Handler) retrieveFrames(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in, err := h.index.Instance(c.Request().Context(), study, series, sop)
+	// Frames are ranged reads at the recorded offsets: no metadata.
+	in, err := storage.LocateInstance(c.Request().Context(), h.index, study, series, sop, false)
 	if err != nil {
 		return err
 	}
@@ -243,7 +244,7 @@ func (h *Handler) retrieveBulk(c echo.Context) error {
 		return badRequestf("malformed bulk data path")
 	}
 	ctx := c.Request().Context()
-	in, err := h.index.Instance(ctx, study, series, sop)
+	in, err := storage.LocateInstance(ctx, h.index, study, series, sop, true) // the bulk spans, no metadata
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -57,6 +58,7 @@ func (h *Handler) search(c echo.Context, level storage.Level) error {
 		FuzzyMatching:     qq.Fuzzy,
 		Limit:             qq.Limit,
 		Offset:            qq.Offset,
+		OmitMetadata:      !qq.needsMetadata(level, study, series),
 	})
 	if err != nil {
 		if errors.Is(err, storage.ErrUnsupportedMatch) || errors.Is(err, storage.ErrBadQuery) {
@@ -249,6 +251,58 @@ func (w *qidoWriter) seriesAttrs(r *storage.Result, own bool) {
 	if own || s.NumberOfInstances > 0 {
 		ds.num(tagNumberOfSeriesRelatedInstances, "IS", s.NumberOfInstances)
 	}
+}
+
+// Attributes every result carries from index columns, whatever their
+// values (qidoWriter): an includefield of one of them needs no
+// representative metadata document.
+var (
+	studyColumnTags = []dcm.Tag{storage.TagStudyInstanceUID, storage.TagStudyDate, storage.TagStudyTime,
+		storage.TagAccessionNumber, storage.TagReferringPhysicianName, storage.TagStudyDescription,
+		storage.TagPatientName, storage.TagPatientID, storage.TagPatientBirthDate, storage.TagPatientSex,
+		storage.TagStudyID}
+	studyOwnTags = []dcm.Tag{tagInstanceAvailability, tagRetrieveURL, storage.TagModalitiesInStudy,
+		storage.TagSOPClassesInStudy, tagNumberOfStudyRelatedSeries, tagNumberOfStudyRelatedInstances}
+	seriesColumnTags = []dcm.Tag{storage.TagSeriesInstanceUID, storage.TagModality, storage.TagSeriesDescription,
+		storage.TagSeriesNumber, storage.TagPerformedProcedureStepStartDate, storage.TagPerformedProcedureStepStartTime}
+	seriesOwnTags   = []dcm.Tag{tagInstanceAvailability, tagRetrieveURL, tagNumberOfSeriesRelatedInstances}
+	instanceOwnTags = []dcm.Tag{storage.TagStudyInstanceUID, storage.TagSeriesInstanceUID, storage.TagSOPClassUID,
+		storage.TagSOPInstanceUID, tagInstanceAvailability, tagRetrieveURL, storage.TagInstanceNumber}
+)
+
+// needsMetadata reports whether answering q at level (scoped to the
+// path's study and series) needs the representative metadata of the
+// results: includefield=all, or an included attribute that the index
+// columns do not give. Without it the index skips reading and
+// decompressing a metadata document per result.
+func (q *qidoQuery) needsMetadata(level storage.Level, study, series string) bool {
+	if q.IncludeAll {
+		return true
+	}
+	var sets [][]dcm.Tag
+	switch level {
+	case storage.LevelStudy:
+		sets = [][]dcm.Tag{studyColumnTags, studyOwnTags}
+	case storage.LevelSeries:
+		sets = [][]dcm.Tag{seriesColumnTags, seriesOwnTags}
+		if study == "" {
+			sets = append(sets, studyColumnTags)
+		}
+	default:
+		sets = [][]dcm.Tag{instanceOwnTags}
+		if series == "" {
+			sets = append(sets, seriesColumnTags)
+		}
+		if study == "" {
+			sets = append(sets, studyColumnTags)
+		}
+	}
+	for _, t := range q.Include {
+		if !slices.ContainsFunc(sets, func(set []dcm.Tag) bool { return slices.Contains(set, t) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // includeFields adds includefield attributes (and universal-matching

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/cloudpacs/pacs/internal/storage"
 )
 
 const (
@@ -165,6 +167,40 @@ func TestQIDO_stableOrderPaging(t *testing.T) {
 	for i := range all {
 		if value(all[i], "00080018") != value(paged[i], "00080018") {
 			t.Fatalf("order differs at %d", i)
+		}
+	}
+}
+
+func TestQIDONeedsMetadata(t *testing.T) {
+	for _, c := range []struct {
+		query         string
+		level         storage.Level
+		study, series string
+		want          bool
+	}{
+		{"", storage.LevelStudy, "", "", false},
+		{"PatientName=DOE*&StudyDate=", storage.LevelStudy, "", "", false},
+		{"includefield=ModalitiesInStudy,NumberOfStudyRelatedInstances", storage.LevelStudy, "", "", false},
+		{"includefield=all", storage.LevelStudy, "", "", true},
+		{"includefield=IssuerOfPatientID", storage.LevelStudy, "", "", true}, // a column, but only sent when set
+		{"includefield=00081032", storage.LevelStudy, "", "", true},          // ProcedureCodeSequence: no column
+		{"includefield=00081030", storage.LevelStudy, "", "", false},         // StudyDescription
+		{"includefield=PatientName", storage.LevelSeries, "", "", false},
+		{"includefield=PatientName", storage.LevelSeries, "1.2", "", true}, // study attributes left out under /studies/{s}
+		{"includefield=SeriesDescription", storage.LevelInstance, "1.2", "", false},
+		{"includefield=SeriesDescription", storage.LevelInstance, "1.2", "1.2.3", true},
+		{"includefield=Rows", storage.LevelInstance, "", "", true},
+	} {
+		v, err := url.ParseQuery(c.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := parseQIDOQuery(v)
+		if err != nil {
+			t.Fatalf("%q: %v", c.query, err)
+		}
+		if got := q.needsMetadata(c.level, c.study, c.series); got != c.want {
+			t.Errorf("%q at %s (%q %q): needsMetadata = %v; want %v", c.query, c.level, c.study, c.series, got, c.want)
 		}
 	}
 }

@@ -34,6 +34,25 @@ func (h *Handler) instances(ctx context.Context, study, series, sop string) ([]*
 	return insts, err
 }
 
+// locate returns the instances a retrieve path names like instances,
+// but without their metadata documents (storage.LocateInstance): for
+// the retrieve paths that stream stored bytes. Paths that read
+// Instance.Metadata (rendering, transcoding, reports) use instances.
+func (h *Handler) locate(ctx context.Context, study, series, sop string) ([]*storage.Instance, error) {
+	if sop != "" {
+		in, err := storage.LocateInstance(ctx, h.index, study, series, sop, false)
+		if err != nil {
+			return nil, err
+		}
+		return []*storage.Instance{in}, nil
+	}
+	insts, err := storage.LocateInstances(ctx, h.index, study, series)
+	if err == nil && len(insts) == 0 {
+		err = notFoundf("no instances")
+	}
+	return insts, err
+}
+
 // dicomChoice is the negotiated representation of a DICOM retrieve.
 type dicomChoice struct {
 	multipart bool
@@ -110,7 +129,7 @@ func (h *Handler) retrieveInstances(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	insts, err := h.instances(ctx, study, series, sop)
+	insts, err := h.locate(ctx, study, series, sop)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cloudpacs/pacs/internal/dcm"
 )
@@ -291,3 +293,25 @@ func allDigits(s string) bool {
 // columns for case-insensitive matching (Unicode upper case, unlike
 // SQLite's ASCII-only upper()).
 func NameKey(name string) string { return strings.ToUpper(name) }
+
+// PrefixEnd returns the smallest string greater than every string that
+// starts with p, in byte order (which is code point order for UTF-8), so
+// that "starts with p" is the range p <= v < PrefixEnd(p) that an index
+// serves: p with its last character replaced by the next one. "" when
+// there is none (p empty or only U+10FFFF).
+func PrefixEnd(p string) string {
+	if !utf8.ValidString(p) {
+		return ""
+	}
+	r := []rune(p)
+	for i := len(r) - 1; i >= 0; i-- {
+		if r[i] < unicode.MaxRune {
+			r[i]++
+			if r[i] >= 0xD800 && r[i] <= 0xDFFF { // surrogates are not characters
+				r[i] = 0xE000
+			}
+			return string(r[:i+1])
+		}
+	}
+	return ""
+}

@@ -192,6 +192,13 @@ type Query struct {
 	FuzzyMatching     bool
 	Limit             int // 0: backend default
 	Offset            int
+	// OmitMetadata says that the caller needs no attribute beyond the
+	// index columns: a backend may then leave StudyResult.Representative,
+	// SeriesResult.Representative and, at the instance level,
+	// Instance.Metadata and Instance.Bulk nil, and skip reading and
+	// decompressing those documents. The QIDO-RS layer sets it when no
+	// includefield asks for an attribute outside the columns.
+	OmitMetadata bool
 }
 
 // Result is one QIDO match. Which fields are filled depends on the level:
@@ -263,6 +270,35 @@ type Index interface {
 	// Ping checks the index is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// InstanceLocator is an optional Index capability, found by type
+// assertion (see LocateInstance), for the retrieve paths (frames, whole
+// instances, bulk data) that need where an instance lies but not its
+// metadata: it answers like Index.Instance and Index.Instances, except
+// that Metadata is always nil (nothing is decompressed) and Bulk is nil
+// unless withBulk.
+type InstanceLocator interface {
+	LocateInstance(ctx context.Context, study, series, sop string, withBulk bool) (*Instance, error)
+	LocateInstances(ctx context.Context, study, series string) ([]*Instance, error)
+}
+
+// LocateInstance returns one instance without its Metadata (and without
+// Bulk unless withBulk) from an index that implements InstanceLocator,
+// or the whole row from Index.Instance otherwise.
+func LocateInstance(ctx context.Context, x Index, study, series, sop string, withBulk bool) (*Instance, error) {
+	if l, ok := x.(InstanceLocator); ok {
+		return l.LocateInstance(ctx, study, series, sop, withBulk)
+	}
+	return x.Instance(ctx, study, series, sop)
+}
+
+// LocateInstances is LocateInstance for Index.Instances (without Bulk).
+func LocateInstances(ctx context.Context, x Index, study, series string) ([]*Instance, error) {
+	if l, ok := x.(InstanceLocator); ok {
+		return l.LocateInstances(ctx, study, series)
+	}
+	return x.Instances(ctx, study, series)
 }
 
 // MetadataLister is an optional Index capability, found by type

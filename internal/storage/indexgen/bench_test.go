@@ -235,6 +235,9 @@ func BenchmarkQIDO(b *testing.B) {
 
 func runForm(b *testing.B, x storage.Index, s *indexgen.Sample, f form, conc int) {
 	ctx := context.Background()
+	// The QIDO-RS layer omits the representative metadata unless an
+	// includefield needs it; PACS_BENCH_QIDO_METADATA=1 asks for it.
+	omit := os.Getenv("PACS_BENCH_QIDO_METADATA") != "1"
 	var (
 		mu   sync.Mutex
 		lat  []time.Duration
@@ -243,8 +246,10 @@ func runForm(b *testing.B, x storage.Index, s *indexgen.Sample, f form, conc int
 	)
 	do := func(local *[]time.Duration) {
 		i := int(next.Add(1))
+		q := f.query(s, i)
+		q.OmitMetadata = omit
 		start := time.Now()
-		res, err := x.Search(ctx, f.query(s, i))
+		res, err := x.Search(ctx, q)
 		if err != nil {
 			b.Error(err)
 			return
@@ -320,7 +325,9 @@ func TestExplain(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range forms {
-		plan, err := x.Explain(t.Context(), f.query(s, 0))
+		q := f.query(s, 0)
+		q.OmitMetadata = os.Getenv("PACS_BENCH_QIDO_METADATA") != "1"
+		plan, err := x.Explain(t.Context(), q)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,9 +15,16 @@
 // strings, plain btree indexes serve prefix LIKE in any database locale).
 // IS attributes (SeriesNumber, InstanceNumber) have integer twins for
 // matching and ordering. Study and series attributes: the first instance
-// to create the row wins, as in sqliteindex. Counts, ModalitiesInStudy
-// and SOPClassesInStudy are computed at query time from indexes, so
-// they cannot drift. Frame tables use storage.EncodeFrames; metadata and
+// to create the row wins, as in sqliteindex. The computed QIDO attributes
+// (counts, ModalitiesInStudy, SOPClassesInStudy) are columns of the study
+// and series rows (migrations/00003_counts.sql), kept in the transaction
+// of every put (incremented under the study row lock the put already
+// holds; the lists recomputed only for a new series or a SOP class new to
+// the study), replace and delete (recomputed from the rows). Searches
+// read the representative metadata document only when
+// storage.Query.OmitMetadata is false. pgx's default statement cache
+// (QueryExecModeCacheStatement) prepares each statement text once per
+// connection; nothing here changes the exec mode. Frame tables use storage.EncodeFrames; metadata and
 // cached documents are zstd-compressed.
 //
 // # Concurrency
@@ -48,7 +55,10 @@
 // person names compare the upper-cased *_key columns), wildcards become
 // LIKE patterns (`*` -> %, `?` -> _, literal %, _ and \ escaped), date
 // and time ranges compare strings (the upper bound cut to its length,
-// written as `col < succ(bound)` so that an index serves it), lists use
+// written as `col < succ(bound)` so that an index serves it), a
+// wildcard's literal start ("SMI*") is also written as a range
+// (col >= 'SMI' AND col < 'SMJ'), which a btree serves in the generic
+// plan of a cached prepared statement, where LIKE $n cannot; lists use
 // = ANY. Ordering: study date and time descending, then insertion order;
 // series and instances by number (empty last), then insertion order.
 // Limit: 1000 when 0, at most 10000.

@@ -208,12 +208,23 @@ func seriesAttrDest(a *storage.SeriesAttrs) []any {
 		&a.RequestedProcedureID, &a.InstitutionName, &a.StationName, &a.Manufacturer}
 }
 
-const instanceCols = `st.study_uid, se.series_uid, i.sop_instance_uid, i.sop_class_uid,
+// instanceHead lists the columns of an instance row before metadata and
+// bulk (scanInstance).
+const instanceHead = `st.study_uid, se.series_uid, i.sop_instance_uid, i.sop_class_uid,
 	i.transfer_syntax_uid, i.blob_key, i.size, i.sha256, i.created, i.frames,
 	i.encapsulated, i.deflated, i.big_endian, i.data_set_offset,
 	i.instance_number, i.rows, i.columns, i.bits_allocated, i.number_of_frames,
-	i.content_date, i.content_time, i.acquisition_date, i.metadata, i.bulk, ` +
-	studyAttrCols + `, ` + seriesAttrCols
+	i.content_date, i.content_time, i.acquisition_date, `
+
+const instanceCols = instanceHead + `i.metadata, i.bulk, ` + studyAttrCols + `, ` + seriesAttrCols
+
+// locateCols and locateBulkCols are instanceCols without the metadata
+// (and bulk) documents, for LocateInstance(s) and searches that omit
+// metadata.
+const (
+	locateCols     = instanceHead + `NULL::bytea, NULL::bytea, ` + studyAttrCols + `, ` + seriesAttrCols
+	locateBulkCols = instanceHead + `NULL::bytea, i.bulk, ` + studyAttrCols + `, ` + seriesAttrCols
+)
 
 const instanceFrom = ` FROM instances i
 	JOIN series se ON se.series_pk = i.series_pk
@@ -337,6 +348,9 @@ func (x *Index) put(ctx context.Context, tx pgx.Tx, inst *storage.Instance, repl
 		if tag.RowsAffected() != 1 {
 			return storage.PutResult{}, errRetry
 		}
+		if err := recount(ctx, tx, existingStudyPK); err != nil { // the SOP class may have changed
+			return storage.PutResult{}, err
+		}
 		res := storage.PutResult{Stored: *inst}
 		if oldKey != inst.BlobKey {
 			res.ReplacedBlobKey = oldKey
@@ -374,19 +388,19 @@ func (x *Index) put(ctx context.Context, tx pgx.Tx, inst *storage.Instance, repl
 		return storage.PutResult{}, err
 	}
 	se := &inst.Series
-	var seriesPK, seriesStudyPK int64
+	var seriesPK, seriesStudyPK, seriesCount int64
 	err = tx.QueryRow(ctx, `INSERT INTO series (study_pk, series_uid,
 		modality, series_number, series_number_int, series_description, series_date, series_time,
 		body_part_examined, performed_procedure_step_start_date, performed_procedure_step_start_time,
 		scheduled_procedure_step_id, requested_procedure_id, institution_name, station_name, manufacturer)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 		ON CONFLICT (series_uid) DO UPDATE SET series_uid = EXCLUDED.series_uid
-		RETURNING series_pk, study_pk`,
+		RETURNING series_pk, study_pk, num_instances`,
 		studyPK, inst.SeriesInstanceUID,
 		se.Modality, se.SeriesNumber, isNumber(se.SeriesNumber), se.SeriesDescription, se.SeriesDate, se.SeriesTime,
 		se.BodyPartExamined, se.PerformedProcedureStepStartDate, se.PerformedProcedureStepStartTime,
 		se.ScheduledProcedureStepID, se.RequestedProcedureID, se.InstitutionName, se.StationName, se.Manufacturer,
-	).Scan(&seriesPK, &seriesStudyPK)
+	).Scan(&seriesPK, &seriesStudyPK, &seriesCount)
 	if err != nil {
 		return storage.PutResult{}, err
 	}
@@ -411,7 +425,51 @@ func (x *Index) put(ctx context.Context, tx pgx.Tx, inst *storage.Instance, repl
 	if err != nil {
 		return storage.PutResult{}, err
 	}
+	// The computed attributes (migrations/00003_counts.sql). A series row
+	// never stays without instances: a count of 0 is a series this put
+	// created. ModalitiesInStudy changes only with a new series (a series
+	// keeps its first instance's modality), SOPClassesInStudy only with a
+	// class the study does not list yet; both are then recomputed from
+	// the rows, which include the new ones. This transaction holds the
+	// study row's lock since its upsert.
+	newSeries := 0
+	if seriesCount == 0 {
+		newSeries = 1
+	}
+	if _, err := tx.Exec(ctx, `UPDATE series SET num_instances = num_instances + 1 WHERE series_pk = $1`, seriesPK); err != nil {
+		return storage.PutResult{}, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE studies st SET num_instances = num_instances + 1, num_series = num_series + $1,
+		modalities = CASE WHEN $1 = 0 THEN modalities ELSE `+modalitiesOf+` END,
+		sop_classes = CASE WHEN $2 = '' OR $2 = ANY(sop_classes) THEN sop_classes ELSE `+sopClassesOf+` END
+		WHERE study_pk = $3`, newSeries, inst.SOPClassUID, studyPK); err != nil {
+		return storage.PutResult{}, err
+	}
 	return storage.PutResult{Stored: *inst}, nil
+}
+
+// modalitiesOf and sopClassesOf compute studies.modalities and
+// sop_classes of the study row st.
+const (
+	modalitiesOf = `ARRAY(SELECT DISTINCT c.modality FROM series c
+		WHERE c.study_pk = st.study_pk AND c.modality <> '' ORDER BY 1)`
+	sopClassesOf = `ARRAY(SELECT DISTINCT c.sop_class_uid FROM instances c
+		WHERE c.study_pk = st.study_pk AND c.sop_class_uid <> '' ORDER BY 1)`
+)
+
+// recount recomputes the computed attributes of a study and its series
+// from the rows (after a replace or a delete).
+func recount(ctx context.Context, tx pgx.Tx, studyPK int64) error {
+	if _, err := tx.Exec(ctx, `UPDATE series se SET num_instances =
+		(SELECT count(*) FROM instances i WHERE i.series_pk = se.series_pk) WHERE se.study_pk = $1`, studyPK); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `UPDATE studies st SET
+		num_series = (SELECT count(*) FROM series c WHERE c.study_pk = st.study_pk),
+		num_instances = (SELECT count(*) FROM instances c WHERE c.study_pk = st.study_pk),
+		modalities = `+modalitiesOf+`, sop_classes = `+sopClassesOf+`
+		WHERE st.study_pk = $1`, studyPK)
+	return err
 }
 
 // instanceValues lists sop_instance_uid .. bulk ($1 .. $23).
@@ -465,12 +523,37 @@ func (x *Index) Instance(ctx context.Context, study, series, sop string) (*stora
 	if sop == "" {
 		return nil, fmt.Errorf("pgindex: instance: %w", storage.ErrNotFound)
 	}
+	return x.instance(ctx, instanceCols, study, series, sop)
+}
+
+func (x *Index) instance(ctx context.Context, cols, study, series, sop string) (*storage.Instance, error) {
 	where, args := scope(study, series, sop)
-	inst, err := scanInstance(x.pool.QueryRow(ctx, `SELECT `+instanceCols+instanceFrom+` WHERE `+where, args...))
+	inst, err := scanInstance(x.pool.QueryRow(ctx, `SELECT `+cols+instanceFrom+` WHERE `+where, args...))
 	if err != nil {
 		return nil, notFound("instance "+sop, err)
 	}
 	return inst, nil
+}
+
+var _ storage.InstanceLocator = (*Index)(nil)
+
+// LocateInstance is Instance without the metadata document (and without
+// Bulk unless withBulk): nothing to transfer or decompress on the
+// retrieve paths.
+func (x *Index) LocateInstance(ctx context.Context, study, series, sop string, withBulk bool) (*storage.Instance, error) {
+	if sop == "" {
+		return nil, fmt.Errorf("pgindex: instance: %w", storage.ErrNotFound)
+	}
+	cols := locateCols
+	if withBulk {
+		cols = locateBulkCols
+	}
+	return x.instance(ctx, cols, study, series, sop)
+}
+
+// LocateInstances is Instances without the metadata and bulk documents.
+func (x *Index) LocateInstances(ctx context.Context, study, series string) ([]*storage.Instance, error) {
+	return x.instances(ctx, locateCols, study, series)
 }
 
 const seriesOrder = `(se.series_number_int IS NULL), se.series_number_int, se.series_pk`
@@ -479,11 +562,15 @@ const instanceOrder = `(i.instance_number_int IS NULL), i.instance_number_int, i
 // Instances lists the instances of a study or series, by series number,
 // then instance number, then SOP Instance UID.
 func (x *Index) Instances(ctx context.Context, study, series string) ([]*storage.Instance, error) {
+	return x.instances(ctx, instanceCols, study, series)
+}
+
+func (x *Index) instances(ctx context.Context, cols, study, series string) ([]*storage.Instance, error) {
 	if study == "" {
 		return nil, fmt.Errorf("pgindex: instances: %w", storage.ErrNotFound)
 	}
 	where, args := scope(study, series, "")
-	rows, err := x.pool.Query(ctx, `SELECT `+instanceCols+instanceFrom+` WHERE `+where+`
+	rows, err := x.pool.Query(ctx, `SELECT `+cols+instanceFrom+` WHERE `+where+`
 		ORDER BY `+seriesOrder+`, `+instanceOrder, args...)
 	if err != nil {
 		return nil, fmt.Errorf("pgindex: instances: %w", err)
@@ -578,6 +665,9 @@ func (x *Index) Delete(ctx context.Context, study, series, sop string) ([]string
 			}
 			if tag.RowsAffected() == 0 {
 				err = bumpVersion(ctx, tx, s.pk, s.uid, now)
+				if err == nil {
+					err = recount(ctx, tx, s.pk)
+				}
 			} else {
 				_, err = tx.Exec(ctx, `DELETE FROM metadata_cache WHERE study_uid = $1`, s.uid)
 			}

@@ -75,6 +75,16 @@ func succ(s string) string {
 	return string(b)
 }
 
+// prefixRange returns "col >= p AND col < end AND " (the columns use the
+// "C" collation: byte order), or "" when p has no end.
+func prefixRange(col, p string, args *sqlArgs) string {
+	end := storage.PrefixEnd(p)
+	if end == "" {
+		return ""
+	}
+	return col + " >= " + args.add(p) + " AND " + col + " < " + args.add(end) + " AND "
+}
+
 // condSQL translates one condition into a boolean SQL expression.
 func condSQL(c storage.Cond, args *sqlArgs) (string, error) {
 	col, ok := columns[c.Attr.Keyword]
@@ -93,11 +103,19 @@ func condSQL(c storage.Cond, args *sqlArgs) (string, error) {
 		}
 	case storage.MatchPrefix:
 		expr = col + " LIKE " + args.add(likeEscape(c.Value)+"%")
+		expr = prefixRange(col, c.Value, args) + expr
 	case storage.MatchWildcard:
 		if numeric { // not produced by ParseConds for IS; be safe
 			return "", fmt.Errorf("%w: %s: wildcard on a number", storage.ErrBadQuery, c.Attr.Keyword)
 		}
 		expr = col + " LIKE " + args.add(likePattern(c.Value))
+		// A literal start ("SMI*") also bounds the value, as a range a
+		// btree index serves in a generic plan too: pgx runs cached
+		// prepared statements, and PostgreSQL cannot take the prefix out
+		// of a LIKE parameter in a generic plan.
+		if i := strings.IndexAny(c.Value, "*?"); i > 0 {
+			expr = prefixRange(col, c.Value[:i], args) + expr
+		}
 	case storage.MatchList:
 		if numeric {
 			ns := make([]int64, len(c.Values))
@@ -175,11 +193,11 @@ func (x *Index) Search(ctx context.Context, q storage.Query) ([]storage.Result, 
 	var res []storage.Result
 	switch q.Level {
 	case storage.LevelStudy:
-		res, err = x.searchStudies(ctx, cond, page, args)
+		res, err = x.searchStudies(ctx, studyQuery(cond, page, !q.OmitMetadata), args)
 	case storage.LevelSeries:
-		res, err = x.searchSeries(ctx, cond, page, args)
+		res, err = x.searchSeries(ctx, seriesQuery(cond, page, !q.OmitMetadata), args)
 	case storage.LevelInstance:
-		res, err = x.searchInstances(ctx, cond, page, args)
+		res, err = x.searchInstances(ctx, instanceQuery(cond, page, !q.OmitMetadata), args)
 	default:
 		return nil, fmt.Errorf("pgindex: search: %w: level %v", storage.ErrBadQuery, q.Level)
 	}
@@ -191,23 +209,25 @@ func (x *Index) Search(ctx context.Context, q storage.Query) ([]storage.Result, 
 
 const studyOrder = `st.study_date DESC, st.study_time DESC, st.study_pk`
 
-// StudyQuery returns the SQL of a study-level search with the given
-// conditions and page clause (for EXPLAIN in benchmarks and docs).
-func studyQuery(where, page string) string {
-	// The page is cut in a subquery first, so the computed attributes are
-	// evaluated for the returned rows only.
-	return `SELECT st.study_uid, ` + studyAttrCols + `,
-		(SELECT count(*) FROM series c WHERE c.study_pk = st.study_pk),
-		(SELECT count(*) FROM instances c WHERE c.study_pk = st.study_pk),
-		ARRAY(SELECT DISTINCT c.modality FROM series c WHERE c.study_pk = st.study_pk AND c.modality <> '' ORDER BY 1),
-		ARRAY(SELECT DISTINCT c.sop_class_uid FROM instances c WHERE c.study_pk = st.study_pk AND c.sop_class_uid <> '' ORDER BY 1),
+// studyQuery returns the SQL of a study-level search with the given
+// conditions and page clause; rep: with the representative metadata.
+// The computed attributes are columns of the study row (00003_counts).
+func studyQuery(where, page string, rep bool) string {
+	cols := `SELECT st.study_uid, ` + studyAttrCols + `,
+		st.num_series, st.num_instances, st.modalities, st.sop_classes`
+	if !rep {
+		return cols + `, NULL::bytea FROM studies st WHERE ` + where + ` ORDER BY ` + studyOrder + page
+	}
+	// The page is cut in a subquery first, so the representative is read
+	// for the returned rows only.
+	return cols + `,
 		(SELECT c.metadata FROM instances c WHERE c.study_pk = st.study_pk ORDER BY c.instance_pk LIMIT 1)
 		FROM (SELECT st.* FROM studies st WHERE ` + where + ` ORDER BY ` + studyOrder + page + `) st
 		ORDER BY ` + studyOrder
 }
 
-func (x *Index) searchStudies(ctx context.Context, where, page string, args []any) ([]storage.Result, error) {
-	rows, err := x.pool.Query(ctx, studyQuery(where, page), args...)
+func (x *Index) searchStudies(ctx context.Context, sql string, args []any) ([]storage.Result, error) {
+	rows, err := x.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -238,18 +258,21 @@ func (x *Index) searchStudies(ctx context.Context, where, page string, args []an
 	return out, rows.Err()
 }
 
-func seriesQuery(where, page string) string {
+func seriesQuery(where, page string, rep bool) string {
+	meta := `NULL::bytea`
+	if rep {
+		meta = `(SELECT c.metadata FROM instances c WHERE c.series_pk = se.series_pk ORDER BY c.instance_pk LIMIT 1)`
+	}
 	return `SELECT st.study_uid, ` + studyAttrCols + `, se.series_uid, ` + seriesAttrCols + `,
-		(SELECT count(*) FROM instances c WHERE c.series_pk = se.series_pk),
-		(SELECT c.metadata FROM instances c WHERE c.series_pk = se.series_pk ORDER BY c.instance_pk LIMIT 1)
+		se.num_instances, ` + meta + `
 		FROM (SELECT se.* FROM series se JOIN studies st ON st.study_pk = se.study_pk
 			WHERE ` + where + ` ORDER BY ` + seriesOrder + page + `) se
 		JOIN studies st ON st.study_pk = se.study_pk
 		ORDER BY ` + seriesOrder
 }
 
-func (x *Index) searchSeries(ctx context.Context, where, page string, args []any) ([]storage.Result, error) {
-	rows, err := x.pool.Query(ctx, seriesQuery(where, page), args...)
+func (x *Index) searchSeries(ctx context.Context, sql string, args []any) ([]storage.Result, error) {
+	rows, err := x.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -275,14 +298,18 @@ func (x *Index) searchSeries(ctx context.Context, where, page string, args []any
 	return out, rows.Err()
 }
 
-func instanceQuery(where, page string) string {
-	return `SELECT ` + instanceCols + instanceFrom + `
+func instanceQuery(where, page string, meta bool) string {
+	cols := instanceCols
+	if !meta {
+		cols = locateCols
+	}
+	return `SELECT ` + cols + instanceFrom + `
 		WHERE ` + where + `
 		ORDER BY (i.instance_number_int IS NULL), i.instance_number_int, i.instance_pk` + page
 }
 
-func (x *Index) searchInstances(ctx context.Context, where, page string, args []any) ([]storage.Result, error) {
-	rows, err := x.pool.Query(ctx, instanceQuery(where, page), args...)
+func (x *Index) searchInstances(ctx context.Context, sql string, args []any) ([]storage.Result, error) {
+	rows, err := x.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -333,11 +360,11 @@ func (x *Index) Explain(ctx context.Context, q storage.Query) (string, error) {
 	var sql string
 	switch q.Level {
 	case storage.LevelStudy:
-		sql = studyQuery(cond, page)
+		sql = studyQuery(cond, page, !q.OmitMetadata)
 	case storage.LevelSeries:
-		sql = seriesQuery(cond, page)
+		sql = seriesQuery(cond, page, !q.OmitMetadata)
 	default:
-		sql = instanceQuery(cond, page)
+		sql = instanceQuery(cond, page, !q.OmitMetadata)
 	}
 	rows, err := x.pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+sql, args...)
 	if err != nil {

@@ -69,9 +69,15 @@
 // Open. Study and series attributes: the first instance to create the
 // row wins; later instances do not change them (a study's attributes do
 // not flip with the arrival order of its instances' corrections; a
-// replace rewrites the instance row only). Counts, ModalitiesInStudy and
-// SOPClassesInStudy are computed at query time from indexed columns, so
-// they cannot drift. Frame tables use storage.EncodeFrames; metadata and
+// replace rewrites the instance row only). NumberOfStudyRelatedSeries/
+// Instances, NumberOfSeriesRelatedInstances, ModalitiesInStudy and
+// SOPClassesInStudy are columns of the study and series rows
+// (migrations/00003_counts.sql), kept by every put (incremented; the
+// lists recomputed only for a new series or a SOP class new to the
+// study), replace and delete (recomputed from the rows) in the same
+// transaction, so a study search reads them instead of counting per
+// result. Searches read the representative metadata document only when
+// storage.Query.OmitMetadata is false. Frame tables use storage.EncodeFrames; metadata and
 // cached documents are stored zstd-compressed.
 //
 // # QIDO matching
@@ -80,9 +86,22 @@
 // single values compare exactly (case-sensitive; person names compare
 // their upper-cased _key columns), wildcards use GLOB (case-sensitive,
 // so `*` and `?` keep DICOM meaning and only `[` needs escaping), date
-// and time ranges compare strings (StudyDate and StudyTime in one query
+// and time ranges compare strings, the upper bound as col < PrefixEnd(hi)
+// and a wildcard's literal start ("SMI*") also as a range
+// (storage.PrefixEnd), so that an index serves them in a prepared
+// statement too (StudyDate and StudyTime in one query
 // are matched independently, not as one combined date-time range). Fuzzy
 // person name matching: every query word must start some component of
 // the name (family, given, middle... split on ^, = and spaces),
 // case-insensitively. Limit: 1000 when 0, at most 10000.
+//
+// # Prepared statements
+//
+// modernc.org/sqlite parses and plans a statement on every unprepared
+// query. The write statements of a put are prepared once on the write
+// connection; read statements (lookups, and each QIDO form, whose values
+// are arguments) are prepared once on the read pool and kept (query.go,
+// at most 256), each pool connection preparing its own copy on first
+// use. LocateInstance(s) (storage.InstanceLocator) read instance rows
+// without the metadata document for the retrieve paths.
 package sqliteindex

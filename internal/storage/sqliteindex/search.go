@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cloudpacs/pacs/internal/storage"
 )
@@ -78,9 +79,17 @@ func condSQL(c storage.Cond) (string, []any, error) {
 			expr, args = col+" = ?", []any{c.Value}
 		}
 	case storage.MatchPrefix:
-		expr, args = fmt.Sprintf("substr(%s, 1, ?) = ?", col), []any{len(c.Value), c.Value}
+		expr, args = prefixRange(col, c.Value)
 	case storage.MatchWildcard:
 		expr, args = col+" GLOB ?", []any{globEscape(c.Value)}
+		// A literal start ("SMI*") also bounds the value, a range an
+		// index serves; SQLite's own LIKE/GLOB optimisation does not
+		// apply to a bound parameter of a prepared statement.
+		if i := strings.IndexAny(c.Value, "*?"); i > 0 {
+			if r, a := prefixRange(col, c.Value[:i]); r != "" {
+				expr, args = r+" AND "+expr, append(a, args...)
+			}
+		}
 	case storage.MatchList:
 		for _, v := range c.Values {
 			if numeric {
@@ -103,9 +112,9 @@ func condSQL(c storage.Cond) (string, []any, error) {
 		}
 		if c.Hi != "" {
 			// Compare the value cut to the bound's length: an upper bound
-			// "1200" includes 120059.
-			parts = append(parts, fmt.Sprintf("substr(%s, 1, ?) <= ?", col))
-			args = append(args, len(c.Hi), c.Hi)
+			// "1200" includes 120059. As col < succ(Hi), an index range.
+			parts = append(parts, col+" < ?")
+			args = append(args, storage.PrefixEnd(c.Hi))
 		}
 		expr = "(" + strings.Join(parts, " AND ") + ")"
 	case storage.MatchFuzzy:
@@ -124,6 +133,15 @@ func condSQL(c storage.Cond) (string, []any, error) {
 		expr = "EXISTS (SELECT 1 FROM series m WHERE m.study_pk = st.study_pk AND " + expr + ")"
 	}
 	return expr, args, nil
+}
+
+// prefixRange is `col starts with p` as a range an index serves.
+func prefixRange(col, p string) (string, []any) {
+	end := storage.PrefixEnd(p)
+	if end == "" {
+		return fmt.Sprintf("substr(%s, 1, ?) = ?", col), []any{utf8.RuneCountInString(p), p}
+	}
+	return fmt.Sprintf("(%[1]s >= ? AND %[1]s < ?)", col), []any{p, end}
 }
 
 // Search answers a QIDO query. See the package documentation for the
@@ -159,11 +177,11 @@ func (x *Index) Search(ctx context.Context, q storage.Query) ([]storage.Result, 
 	var res []storage.Result
 	switch q.Level {
 	case storage.LevelStudy:
-		res, err = x.searchStudies(ctx, cond, args)
+		res, err = x.searchStudies(ctx, cond, args, !q.OmitMetadata)
 	case storage.LevelSeries:
-		res, err = x.searchSeries(ctx, cond, args)
+		res, err = x.searchSeries(ctx, cond, args, !q.OmitMetadata)
 	case storage.LevelInstance:
-		res, err = x.searchInstances(ctx, cond, args)
+		res, err = x.searchInstances(ctx, cond, args, !q.OmitMetadata)
 	default:
 		return nil, fmt.Errorf("sqliteindex: search: %w: level %v", storage.ErrBadQuery, q.Level)
 	}
@@ -173,13 +191,20 @@ func (x *Index) Search(ctx context.Context, q storage.Query) ([]storage.Result, 
 	return res, nil
 }
 
-func (x *Index) searchStudies(ctx context.Context, where string, args []any) ([]storage.Result, error) {
-	rows, err := x.r.QueryContext(ctx, `SELECT st.study_uid, `+studyAttrCols+`,
-		(SELECT COUNT(*) FROM series c WHERE c.study_pk = st.study_pk),
-		(SELECT COUNT(*) FROM instances c WHERE c.study_pk = st.study_pk),
-		(SELECT group_concat(DISTINCT c.modality) FROM series c WHERE c.study_pk = st.study_pk AND c.modality <> ''),
-		(SELECT group_concat(DISTINCT c.sop_class_uid) FROM instances c WHERE c.study_pk = st.study_pk AND c.sop_class_uid <> ''),
-		(SELECT c.metadata FROM instances c WHERE c.study_pk = st.study_pk ORDER BY c.instance_pk LIMIT 1)
+// representative selects the metadata of a study's (series') first
+// instance; NULL when the query omits metadata.
+func representative(parent string, rep bool) string {
+	if !rep {
+		return `NULL`
+	}
+	return `(SELECT c.metadata FROM instances c WHERE c.` + parent + ` ORDER BY c.instance_pk LIMIT 1)`
+}
+
+func (x *Index) searchStudies(ctx context.Context, where string, args []any, rep bool) ([]storage.Result, error) {
+	// The computed attributes are columns of the study row (00003_counts).
+	rows, err := x.query(ctx, `SELECT st.study_uid, `+studyAttrCols+`,
+		st.num_series, st.num_instances, st.modalities, st.sop_classes,
+		`+representative("study_pk = st.study_pk", rep)+`
 		FROM studies st
 		WHERE `+where+`
 		ORDER BY st.study_date DESC, st.study_time DESC, st.study_pk
@@ -220,10 +245,9 @@ func splitSorted(s string) []string {
 	return v
 }
 
-func (x *Index) searchSeries(ctx context.Context, where string, args []any) ([]storage.Result, error) {
-	rows, err := x.r.QueryContext(ctx, `SELECT st.study_uid, `+studyAttrCols+`, se.series_uid, `+seriesAttrCols+`,
-		(SELECT COUNT(*) FROM instances c WHERE c.series_pk = se.series_pk),
-		(SELECT c.metadata FROM instances c WHERE c.series_pk = se.series_pk ORDER BY c.instance_pk LIMIT 1)
+func (x *Index) searchSeries(ctx context.Context, where string, args []any, rep bool) ([]storage.Result, error) {
+	rows, err := x.query(ctx, `SELECT st.study_uid, `+studyAttrCols+`, se.series_uid, `+seriesAttrCols+`,
+		se.num_instances, `+representative("series_pk = se.series_pk", rep)+`
 		FROM series se JOIN studies st ON st.study_pk = se.study_pk
 		WHERE `+where+`
 		ORDER BY `+seriesOrder+`
@@ -253,8 +277,12 @@ func (x *Index) searchSeries(ctx context.Context, where string, args []any) ([]s
 	return out, rows.Err()
 }
 
-func (x *Index) searchInstances(ctx context.Context, where string, args []any) ([]storage.Result, error) {
-	rows, err := x.r.QueryContext(ctx, `SELECT `+instanceCols+instanceFrom+`
+func (x *Index) searchInstances(ctx context.Context, where string, args []any, meta bool) ([]storage.Result, error) {
+	cols := instanceCols
+	if !meta {
+		cols = locateCols
+	}
+	rows, err := x.query(ctx, `SELECT `+cols+instanceFrom+`
 		WHERE `+where+`
 		ORDER BY (i.instance_number = ''), CAST(i.instance_number AS INTEGER), i.instance_pk
 		LIMIT ? OFFSET ?`, args...)

@@ -31,6 +31,8 @@ type Index struct {
 	wr *writer // group commit of all writes (writer.go)
 	// stmts are prepared on w (Open), used by the writer only.
 	stmts map[string]*sql.Stmt
+	// rstmts caches statements prepared on the read pool (query.go).
+	rstmts stmtCache
 	// Now stamps rows and study versions; time.Now when nil.
 	Now func() time.Time
 }
@@ -144,7 +146,7 @@ func (x *Index) Close() error {
 	if x.wr != nil {
 		x.wr.close()
 	}
-	var err error
+	err := x.rstmts.close()
 	for _, st := range x.stmts {
 		err = errors.Join(err, st.Close())
 	}
@@ -223,12 +225,23 @@ func seriesAttrDest(a *storage.SeriesAttrs) []any {
 		&a.RequestedProcedureID, &a.InstitutionName, &a.StationName, &a.Manufacturer}
 }
 
-const instanceCols = `st.study_uid, se.series_uid, i.sop_instance_uid, i.sop_class_uid,
+// instanceHead lists the columns of an instance row before metadata and
+// bulk (scanInstance).
+const instanceHead = `st.study_uid, se.series_uid, i.sop_instance_uid, i.sop_class_uid,
 	i.transfer_syntax_uid, i.blob_key, i.size, i.sha256, i.created, i.frames,
 	i.encapsulated, i.deflated, i.big_endian, i.data_set_offset,
 	i.instance_number, i.rows, i.columns, i.bits_allocated, i.number_of_frames,
-	i.content_date, i.content_time, i.acquisition_date, i.metadata, i.bulk, ` +
-	studyAttrCols + `, ` + seriesAttrCols
+	i.content_date, i.content_time, i.acquisition_date, `
+
+const instanceCols = instanceHead + `i.metadata, i.bulk, ` + studyAttrCols + `, ` + seriesAttrCols
+
+// locateCols and locateBulkCols are instanceCols without the metadata
+// (and bulk) documents, for LocateInstance(s) and searches that omit
+// metadata.
+const (
+	locateCols     = instanceHead + `NULL, NULL, ` + studyAttrCols + `, ` + seriesAttrCols
+	locateBulkCols = instanceHead + `NULL, i.bulk, ` + studyAttrCols + `, ` + seriesAttrCols
+)
 
 const instanceFrom = ` FROM instances i
 	JOIN series se ON se.series_pk = i.series_pk
@@ -321,16 +334,53 @@ const (
 		scheduled_procedure_step_id, requested_procedure_id, institution_name, station_name, manufacturer)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (series_uid) DO UPDATE SET series_uid = excluded.series_uid
-		RETURNING series_pk, study_pk`
+		RETURNING series_pk, study_pk, num_instances`
 	sqlInsertInstance = `INSERT INTO instances (series_pk, study_pk, sop_instance_uid,
 		sop_class_uid, transfer_syntax_uid, blob_key, size, sha256, created,
 		frames, encapsulated, deflated, big_endian, data_set_offset,
 		instance_number, rows, columns, bits_allocated, number_of_frames,
 		content_date, content_time, acquisition_date, metadata, bulk)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// The computed attributes of a new instance's series and study
+	// (migrations/00003_counts.sql). Arguments: series_pk; then new
+	// series (0 or 1) twice, the SOP Class UID twice, study_pk.
+	// ModalitiesInStudy changes only with a new series (a series keeps
+	// its first instance's modality), SOPClassesInStudy only with a
+	// class the study does not list yet; both are then recomputed from
+	// the rows, which include the new ones.
+	sqlCountSeries = `UPDATE series SET num_instances = num_instances + 1 WHERE series_pk = ?`
+	sqlCountStudy  = `UPDATE studies SET num_instances = num_instances + 1, num_series = num_series + ?,
+		modalities = CASE WHEN ? = 0 THEN modalities ELSE ` + modalitiesOf + ` END,
+		sop_classes = CASE WHEN ? = '' OR instr(',' || sop_classes || ',', ',' || ? || ',') > 0
+			THEN sop_classes ELSE ` + sopClassesOf + ` END
+		WHERE study_pk = ?`
 )
 
-var putStatements = []string{sqlLookup, sqlInsertStudy, sqlDeleteCache, sqlInsertSeries, sqlInsertInstance}
+// modalitiesOf and sopClassesOf compute studies.modalities and
+// sop_classes of the study row being updated.
+const (
+	modalitiesOf = `coalesce((SELECT group_concat(DISTINCT c.modality) FROM series c
+		WHERE c.study_pk = studies.study_pk AND c.modality <> ''), '')`
+	sopClassesOf = `coalesce((SELECT group_concat(DISTINCT c.sop_class_uid) FROM instances c
+		WHERE c.study_pk = studies.study_pk AND c.sop_class_uid <> ''), '')`
+)
+
+// recount recomputes the computed attributes of a study and its series
+// from the rows (after a replace or a delete).
+func recount(ctx context.Context, tx *sql.Tx, studyPK int64) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE series SET num_instances =
+		(SELECT count(*) FROM instances i WHERE i.series_pk = series.series_pk) WHERE study_pk = ?`, studyPK); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE studies SET
+		num_series = (SELECT count(*) FROM series c WHERE c.study_pk = studies.study_pk),
+		num_instances = (SELECT count(*) FROM instances c WHERE c.study_pk = studies.study_pk),
+		modalities = `+modalitiesOf+`, sop_classes = `+sopClassesOf+`
+		WHERE study_pk = ?`, studyPK)
+	return err
+}
+
+var putStatements = []string{sqlLookup, sqlInsertStudy, sqlDeleteCache, sqlInsertSeries, sqlInsertInstance, sqlCountSeries, sqlCountStudy}
 
 // prepare prepares the hot write statements on the write connection,
 // before the writer owns it.
@@ -392,6 +442,9 @@ func (x *Index) put(ctx context.Context, tx *sql.Tx, inst *storage.Instance, val
 		if err := bumpVersion(ctx, tx, existingStudyPK, inst.StudyInstanceUID, now); err != nil {
 			return storage.PutResult{}, err
 		}
+		if err := recount(ctx, tx, existingStudyPK); err != nil { // the SOP class may have changed
+			return storage.PutResult{}, err
+		}
 		res := storage.PutResult{Stored: *inst}
 		if oldKey != inst.BlobKey {
 			res.ReplacedBlobKey = oldKey
@@ -419,13 +472,13 @@ func (x *Index) put(ctx context.Context, tx *sql.Tx, inst *storage.Instance, val
 		return storage.PutResult{}, err
 	}
 	se := &inst.Series
-	var seriesPK, seriesStudyPK int64
+	var seriesPK, seriesStudyPK, seriesCount int64
 	err = x.stmt(ctx, tx, sqlInsertSeries).QueryRowContext(ctx,
 		studyPK, inst.SeriesInstanceUID,
 		se.Modality, se.SeriesNumber, se.SeriesDescription, se.SeriesDate, se.SeriesTime,
 		se.BodyPartExamined, se.PerformedProcedureStepStartDate, se.PerformedProcedureStepStartTime,
 		se.ScheduledProcedureStepID, se.RequestedProcedureID, se.InstitutionName, se.StationName, se.Manufacturer,
-	).Scan(&seriesPK, &seriesStudyPK)
+	).Scan(&seriesPK, &seriesStudyPK, &seriesCount)
 	if err != nil {
 		return storage.PutResult{}, err
 	}
@@ -434,6 +487,19 @@ func (x *Index) put(ctx context.Context, tx *sql.Tx, inst *storage.Instance, val
 	}
 	if _, err := x.stmt(ctx, tx, sqlInsertInstance).ExecContext(ctx,
 		slices.Concat([]any{seriesPK, studyPK}, vals)...); err != nil {
+		return storage.PutResult{}, err
+	}
+	// A series row never stays without instances: a count of 0 is a
+	// series this put created.
+	newSeries := 0
+	if seriesCount == 0 {
+		newSeries = 1
+	}
+	if _, err := x.stmt(ctx, tx, sqlCountSeries).ExecContext(ctx, seriesPK); err != nil {
+		return storage.PutResult{}, err
+	}
+	if _, err := x.stmt(ctx, tx, sqlCountStudy).ExecContext(ctx,
+		newSeries, newSeries, inst.SOPClassUID, inst.SOPClassUID, studyPK); err != nil {
 		return storage.PutResult{}, err
 	}
 	return storage.PutResult{Stored: *inst}, nil
@@ -466,13 +532,35 @@ func notFound(what string, err error) error {
 
 // Instance returns one instance by UID.
 func (x *Index) Instance(ctx context.Context, study, series, sop string) (*storage.Instance, error) {
-	inst, err := scanInstance(x.r.QueryRowContext(ctx, `SELECT `+instanceCols+instanceFrom+`
-		WHERE i.sop_instance_uid = ? AND (? = '' OR st.study_uid = ?) AND (? = '' OR se.series_uid = ?)`,
+	return x.instance(ctx, instanceCols, study, series, sop)
+}
+
+const instanceWhere = ` WHERE i.sop_instance_uid = ? AND (? = '' OR st.study_uid = ?) AND (? = '' OR se.series_uid = ?)`
+
+func (x *Index) instance(ctx context.Context, cols, study, series, sop string) (*storage.Instance, error) {
+	inst, err := scanInstance(x.queryRow(ctx, `SELECT `+cols+instanceFrom+instanceWhere,
 		sop, study, study, series, series))
 	if err != nil {
 		return nil, notFound("instance "+sop, err)
 	}
 	return inst, nil
+}
+
+var _ storage.InstanceLocator = (*Index)(nil)
+
+// LocateInstance is Instance without the metadata document (and without
+// Bulk unless withBulk): nothing to decompress on the retrieve paths.
+func (x *Index) LocateInstance(ctx context.Context, study, series, sop string, withBulk bool) (*storage.Instance, error) {
+	cols := locateCols
+	if withBulk {
+		cols = locateBulkCols
+	}
+	return x.instance(ctx, cols, study, series, sop)
+}
+
+// LocateInstances is Instances without the metadata and bulk documents.
+func (x *Index) LocateInstances(ctx context.Context, study, series string) ([]*storage.Instance, error) {
+	return x.instances(ctx, locateCols, study, series)
 }
 
 const seriesOrder = `(se.series_number = ''), CAST(se.series_number AS INTEGER), se.series_pk`
@@ -481,7 +569,11 @@ const instanceOrder = `(i.instance_number = ''), CAST(i.instance_number AS INTEG
 // Instances lists the instances of a study or series, by series number,
 // then instance number, then SOP Instance UID.
 func (x *Index) Instances(ctx context.Context, study, series string) ([]*storage.Instance, error) {
-	rows, err := x.r.QueryContext(ctx, `SELECT `+instanceCols+instanceFrom+`
+	return x.instances(ctx, instanceCols, study, series)
+}
+
+func (x *Index) instances(ctx context.Context, cols, study, series string) ([]*storage.Instance, error) {
+	rows, err := x.query(ctx, `SELECT `+cols+instanceFrom+`
 		WHERE st.study_uid = ? AND (? = '' OR se.series_uid = ?)
 		ORDER BY `+seriesOrder+`, `+instanceOrder, study, series, series)
 	if err != nil {
@@ -653,6 +745,9 @@ func (x *Index) delete(ctx context.Context, tx *sql.Tx, study, series, sop strin
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			err = bumpVersion(ctx, tx, studyPK, uid, now)
+			if err == nil {
+				err = recount(ctx, tx, studyPK)
+			}
 		} else {
 			_, err = tx.ExecContext(ctx, `DELETE FROM metadata_cache WHERE study_uid = ?`, uid)
 		}
@@ -666,7 +761,7 @@ func (x *Index) delete(ctx context.Context, tx *sql.Tx, study, series, sop strin
 // StudyVersion returns the study's version counter.
 func (x *Index) StudyVersion(ctx context.Context, study string) (int64, error) {
 	var v int64
-	err := x.r.QueryRowContext(ctx, `SELECT version FROM studies WHERE study_uid = ?`, study).Scan(&v)
+	err := x.queryRow(ctx, `SELECT version FROM studies WHERE study_uid = ?`, study).Scan(&v)
 	if err != nil {
 		return 0, notFound("study version "+study, err)
 	}
@@ -677,7 +772,7 @@ func (x *Index) StudyVersion(ctx context.Context, study string) (int64, error) {
 // version of the study, or ErrNotFound.
 func (x *Index) CachedMetadata(ctx context.Context, study, key string, version int64) ([]byte, error) {
 	var doc []byte
-	err := x.r.QueryRowContext(ctx, `SELECT c.doc FROM metadata_cache c
+	err := x.queryRow(ctx, `SELECT c.doc FROM metadata_cache c
 		JOIN studies st ON st.study_uid = c.study_uid AND st.version = c.version
 		WHERE c.study_uid = ? AND c.key = ? AND c.version = ?`, study, key, version).Scan(&doc)
 	if err != nil {
@@ -706,7 +801,7 @@ func (x *Index) PutCachedMetadata(ctx context.Context, study, key string, versio
 // HasBlob reports whether an instance row references key.
 func (x *Index) HasBlob(ctx context.Context, key string) (bool, error) {
 	var ok bool
-	if err := x.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM instances WHERE blob_key = ?)`, key).Scan(&ok); err != nil {
+	if err := x.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM instances WHERE blob_key = ?)`, key).Scan(&ok); err != nil {
 		return false, fmt.Errorf("sqliteindex: has blob: %w", err)
 	}
 	return ok, nil

@@ -3,6 +3,7 @@ package storagetest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -369,6 +370,98 @@ func TestIndex(t *testing.T, newIndex func(t *testing.T) storage.Index) {
 		}
 	})
 
+	t.Run("ComputedMaintained", func(t *testing.T) { testComputedMaintained(t, newIndex(t)) })
+
+	t.Run("OmitMetadata", func(t *testing.T) {
+		x := newIndex(t)
+		insts := fixture()
+		putAll(t, x, insts)
+		for _, level := range []storage.Level{storage.LevelStudy, storage.LevelSeries, storage.LevelInstance} {
+			full, err := x.Search(t.Context(), storage.Query{Level: level})
+			if err != nil {
+				t.Fatal(err)
+			}
+			light, err := x.Search(t.Context(), storage.Query{Level: level, OmitMetadata: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Backends may still fill the documents; everything else is the same.
+			for i := range light {
+				if i >= len(full) {
+					break
+				}
+				l := light[i]
+				if l.Study.Representative == nil {
+					l.Study.Representative = full[i].Study.Representative
+				}
+				if l.Series.Representative == nil {
+					l.Series.Representative = full[i].Series.Representative
+				}
+				if l.Instance.Metadata == nil {
+					l.Instance.Metadata = full[i].Instance.Metadata
+				}
+				if l.Instance.Bulk == nil {
+					l.Instance.Bulk = full[i].Instance.Bulk
+				}
+				light[i] = l
+			}
+			if diff := cmp.Diff(full, light); diff != "" {
+				t.Errorf("%s level: OmitMetadata results differ (-full +omit):\n%s", level, diff)
+			}
+		}
+	})
+
+	t.Run("LocateInstance", func(t *testing.T) {
+		x := newIndex(t)
+		insts := fixture()
+		putAll(t, x, insts)
+		ctx := t.Context()
+		want := *insts[0]
+		for _, withBulk := range []bool{false, true} {
+			got, err := storage.LocateInstance(ctx, x, want.StudyInstanceUID, want.SeriesInstanceUID, want.SOPInstanceUID, withBulk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := want
+			if _, ok := x.(storage.InstanceLocator); ok {
+				w.Metadata = nil
+				if !withBulk {
+					w.Bulk = nil
+				}
+			}
+			if diff := cmp.Diff(&w, got); diff != "" {
+				t.Errorf("LocateInstance(withBulk=%v) (-want +got):\n%s", withBulk, diff)
+			}
+		}
+		if _, err := storage.LocateInstance(ctx, x, "9.9", "", want.SOPInstanceUID, false); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("LocateInstance(wrong study) = %v; want ErrNotFound", err)
+		}
+		if _, err := storage.LocateInstance(ctx, x, "", "", "9.9.9", false); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("LocateInstance(unknown) = %v; want ErrNotFound", err)
+		}
+		full, err := x.Instances(ctx, "1.1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := storage.LocateInstances(ctx, x, "1.1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := x.(storage.InstanceLocator); ok {
+			for i := range full {
+				c := *full[i]
+				c.Metadata, c.Bulk = nil, nil
+				full[i] = &c
+			}
+		}
+		if diff := cmp.Diff(full, got); diff != "" {
+			t.Errorf("LocateInstances (-want +got):\n%s", diff)
+		}
+		if _, err := storage.LocateInstances(ctx, x, "9.9", ""); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("LocateInstances(unknown) = %v; want ErrNotFound", err)
+		}
+	})
+
 	t.Run("SearchPaging", func(t *testing.T) {
 		x := newIndex(t)
 		// Ten studies with the same date and time: ties broken stably.
@@ -572,6 +665,113 @@ func TestIndex(t *testing.T, newIndex func(t *testing.T) storage.Index) {
 			t.Fatalf("Instances = %d, %v; want 1", len(insts), err)
 		}
 	})
+}
+
+// testComputedMaintained checks the computed attributes (counts,
+// ModalitiesInStudy, SOPClassesInStudy) through duplicate puts, replaces
+// that change the SOP class, and deletes of instances, series and
+// studies.
+func testComputedMaintained(t *testing.T, x storage.Index) {
+	ctx := t.Context()
+	type counts struct {
+		Series, Instances int
+		Modalities        []string
+		Classes           []string
+		SeriesInstances   map[string]int
+	}
+	check := func(step string, study string, want *counts) {
+		t.Helper()
+		res, err := x.Search(ctx, storage.Query{Level: storage.LevelStudy, Matches: []storage.Match{{Tag: storage.TagStudyInstanceUID, Value: study}}})
+		if err != nil {
+			t.Fatalf("%s: Search: %v", step, err)
+		}
+		if want == nil {
+			if len(res) != 0 {
+				t.Errorf("%s: study %s still found", step, study)
+			}
+			return
+		}
+		if len(res) != 1 {
+			t.Fatalf("%s: Search(%s) = %d results", step, study, len(res))
+		}
+		s := res[0].Study
+		got := counts{Series: s.NumberOfSeries, Instances: s.NumberOfInstances, Modalities: s.ModalitiesInStudy,
+			Classes: s.SOPClassesInStudy, SeriesInstances: map[string]int{}}
+		series, err := x.Search(ctx, storage.Query{Level: storage.LevelSeries, StudyInstanceUID: study, OmitMetadata: true})
+		if err != nil {
+			t.Fatalf("%s: Search series: %v", step, err)
+		}
+		for _, r := range series {
+			got.SeriesInstances[r.Series.SeriesInstanceUID] = r.Series.NumberOfInstances
+		}
+		if diff := cmp.Diff(*want, got); diff != "" {
+			t.Errorf("%s: computed attributes (-want +got):\n%s", step, diff)
+		}
+	}
+	put := func(inst *storage.Instance, replace bool) storage.PutResult {
+		t.Helper()
+		r, err := x.PutInstance(ctx, inst, replace)
+		if err != nil {
+			t.Fatalf("PutInstance(%s): %v", inst.SOPInstanceUID, err)
+		}
+		return r
+	}
+	mk := func(series, sop, modality, class string) *storage.Instance {
+		inst := NewTestInstance("5.1", series, sop)
+		inst.Series.Modality = modality
+		inst.SOPClassUID = class
+		return inst
+	}
+	put(mk("5.1.1", "5.1.1.1", "CT", ctImage), false)
+	put(mk("5.1.1", "5.1.1.2", "CT", ctImage), false)
+	put(mk("5.1.2", "5.1.2.1", "SR", basicSR), false)
+	put(mk("5.1.3", "5.1.3.1", "", mrImage), false) // no modality
+	put(NewTestInstance("5.2", "5.2.1", "5.2.1.1"), false)
+	check("put", "5.1", &counts{3, 4, []string{"CT", "SR"}, []string{ctImage, mrImage, basicSR},
+		map[string]int{"5.1.1": 2, "5.1.2": 1, "5.1.3": 1}})
+
+	if r := put(mk("5.1.1", "5.1.1.2", "CT", ctImage), false); !r.Duplicate {
+		t.Fatalf("second put not a duplicate: %+v", r)
+	}
+	check("duplicate", "5.1", &counts{3, 4, []string{"CT", "SR"}, []string{ctImage, mrImage, basicSR},
+		map[string]int{"5.1.1": 2, "5.1.2": 1, "5.1.3": 1}})
+
+	// Replace the only MR-class instance with a PT-class one.
+	rep := mk("5.1.3", "5.1.3.1", "", ptImage)
+	rep.SHA256 = strings.Repeat("e", 64)
+	rep.BlobKey = "instances/00/00/5.1.3.1-v2.dcm"
+	put(rep, true)
+	check("replace", "5.1", &counts{3, 4, []string{"CT", "SR"}, []string{ptImage, ctImage, basicSR},
+		map[string]int{"5.1.1": 2, "5.1.2": 1, "5.1.3": 1}})
+
+	if _, err := x.Delete(ctx, "5.1", "5.1.1", "5.1.1.1"); err != nil {
+		t.Fatal(err)
+	}
+	check("delete instance", "5.1", &counts{3, 3, []string{"CT", "SR"}, []string{ptImage, ctImage, basicSR},
+		map[string]int{"5.1.1": 1, "5.1.2": 1, "5.1.3": 1}})
+
+	if _, err := x.Delete(ctx, "5.1", "5.1.2", ""); err != nil {
+		t.Fatal(err)
+	}
+	check("delete series", "5.1", &counts{2, 2, []string{"CT"}, []string{ptImage, ctImage},
+		map[string]int{"5.1.1": 1, "5.1.3": 1}})
+
+	if _, err := x.Delete(ctx, "5.1", "5.1.1", "5.1.1.2"); err != nil { // the series' last instance
+		t.Fatal(err)
+	}
+	check("delete last instance of a series", "5.1", &counts{1, 1, nil, []string{ptImage},
+		map[string]int{"5.1.3": 1}})
+
+	// A new series and instance after deletes count from there.
+	put(mk("5.1.1", "5.1.1.3", "MR", mrImage), false)
+	check("put after delete", "5.1", &counts{2, 2, []string{"MR"}, []string{ptImage, mrImage},
+		map[string]int{"5.1.1": 1, "5.1.3": 1}})
+
+	if _, err := x.Delete(ctx, "5.1", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	check("delete study", "5.1", nil)
+	check("other study untouched", "5.2", &counts{1, 1, []string{"CT"}, []string{ctImage}, map[string]int{"5.2.1": 1}})
 }
 
 func sopUIDs(insts []*storage.Instance) []string {
