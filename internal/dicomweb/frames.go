@@ -62,7 +62,7 @@ func chooseFrames(ranges []mediaRange, in *storage.Instance, count int) (frameCh
 	if native {
 		why = "frames of this instance are uncompressed: ask for multipart/related; type=\"application/octet-stream\""
 	} else {
-		why = fmt.Sprintf("frames of this instance are stored compressed (%s, %s) and transcoding is not supported yet: ask for multipart/related; type=\"application/octet-stream\"; transfer-syntax=* or type=%q", stored, storedMT, storedMT)
+		why = fmt.Sprintf("frames of this instance are stored compressed (%s, %s) and cannot be decoded to what was asked: ask for multipart/related; type=\"application/octet-stream\"; transfer-syntax=* or type=%q", stored, storedMT, storedMT)
 	}
 	for _, m := range ranges {
 		if m.typ == "*/*" {
@@ -131,6 +131,15 @@ func (h *Handler) retrieveFrames(c echo.Context) error {
 	}
 	ch, err := chooseFrames(acceptRanges(c), in, len(list))
 	if err != nil {
+		// Not acceptable as stored: decode (to native or a rendered
+		// image), which needs the instance's metadata.
+		if tc, ok := chooseTranscodedFrames(acceptRanges(c), in, len(list)); ok {
+			full, ferr := h.index.Instance(c.Request().Context(), in.StudyInstanceUID, in.SeriesInstanceUID, in.SOPInstanceUID)
+			if ferr != nil {
+				return ferr
+			}
+			return h.serveTranscodedFrames(c, full, list, tc)
+		}
 		return err
 	}
 	return h.serveFrames(c, in, list, ch)

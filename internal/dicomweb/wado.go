@@ -66,6 +66,8 @@ func (ch dicomChoice) outTS(inst *storage.Instance) string {
 		return inst.TransferSyntaxUID
 	case ch.ts == tsExplicitLE && uncompressedTS(inst.TransferSyntaxUID):
 		return tsExplicitLE
+	case ch.ts == tsExplicitLE && canTranscode(inst):
+		return tsExplicitLE
 	}
 	return ""
 }
@@ -217,7 +219,7 @@ func (h *Handler) streamInstances(c echo.Context, insts []*storage.Instance, ch 
 		}
 		pw, err := mw.CreatePart(hdr)
 		if err == nil {
-			err = copyInstance(pw, rc, in, ts)
+			err = h.copyInstance(ctx, pw, rc, in, ts)
 		}
 		rc.Close()
 		if err != nil {
@@ -227,13 +229,26 @@ func (h *Handler) streamInstances(c echo.Context, insts []*storage.Instance, ch 
 	return mw.Close()
 }
 
-// copyInstance writes the instance read from rc in transfer syntax ts.
-func copyInstance(w io.Writer, rc io.Reader, in *storage.Instance, ts string) error {
-	if ts == in.TransferSyntaxUID {
+// copyInstance writes the instance read from rc in transfer syntax ts:
+// as stored, converted between uncompressed syntaxes, or decoded from a
+// compressed one (which needs the instance's metadata, not loaded by the
+// retrieve lookups).
+func (h *Handler) copyInstance(ctx context.Context, w io.Writer, rc io.Reader, in *storage.Instance, ts string) error {
+	switch {
+	case ts == in.TransferSyntaxUID:
 		_, err := io.Copy(w, rc)
 		return err
+	case !in.Encapsulated:
+		return dcm.ToExplicitLE(w, rc)
 	}
-	return dcm.ToExplicitLE(w, rc)
+	if in.Metadata == nil {
+		full, err := h.index.Instance(ctx, in.StudyInstanceUID, in.SeriesInstanceUID, in.SOPInstanceUID)
+		if err != nil {
+			return err
+		}
+		in = full
+	}
+	return transcodeError(transcodeToExplicitLE(ctx, w, rc, in, h.archive))
 }
 
 // serveInstance answers one instance as a single application/dicom part:
@@ -265,11 +280,13 @@ func (h *Handler) serveInstance(c echo.Context, in *storage.Instance, ts string)
 		return err
 	}
 	defer rc.Close()
-	res.WriteHeader(http.StatusOK)
 	if req.Method == http.MethodHead {
+		res.WriteHeader(http.StatusOK)
 		return nil
 	}
-	return copyInstance(res, rc, in, ts)
+	// The first write sends the 200: a conversion that fails before it
+	// (a frame that does not decode) still gets its own status.
+	return h.copyInstance(req.Context(), res, rc, in, ts)
 }
 
 // deleteResource is DELETE of a study, series or instance: index rows

@@ -39,7 +39,8 @@ func TestWADO_instances(t *testing.T) {
 	cases := []tc{
 		{"instance default accept", instPath(t, native), "", 200, 1, tsExplicitLE, native},
 		{"instance multipart ts=*", instPath(t, jpeg), `multipart/related; type="application/dicom"; transfer-syntax=*`, 200, 1, row(t, jpeg).TS, jpeg},
-		{"instance multipart default ts of jpeg", instPath(t, jpeg), `multipart/related; type="application/dicom"`, 406, 0, "", ""},
+		{"instance multipart default ts of jpeg: decoded", instPath(t, jpeg), `multipart/related; type="application/dicom"`, 200, 1, tsExplicitLE, ""},
+		{"instance jpeg as JPEG-LS: no encoder", instPath(t, jpeg), `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.80`, 406, 0, "", ""},
 		{"instance multipart explicit LE of implicit", instPath(t, implicit), `multipart/related; type="application/dicom"`, 200, 1, tsExplicitLE, ""},
 		{"instance multipart stored implicit", instPath(t, implicit), `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2`, 200, 1, tsImplicitLE, implicit},
 		{"instance single part", instPath(t, native), "application/dicom", 200, 0, tsExplicitLE, native},
@@ -214,10 +215,11 @@ func TestWADO_framesNegotiation(t *testing.T) {
 		{"native no accept", native + "/frames/1,2", "", 200, "application/octet-stream"},
 		{"native explicit LE", native + "/frames/2", `multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1`, 200, "application/octet-stream"},
 		{"native single part", native + "/frames/2", "application/octet-stream", 200, "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"},
-		{"native as jpeg", native + "/frames/1", `multipart/related; type="image/jpeg"`, 406, ""},
+		{"native as jpeg: rendered", native + "/frames/1", `multipart/related; type="image/jpeg"`, 200, "image/jpeg"},
+		{"native as jls: no encoder", native + "/frames/1", `multipart/related; type="image/jls"`, 406, ""},
 		{"jpeg as image/jpeg", jpeg + "/frames/1,5,12", `multipart/related; type="image/jpeg"`, 200, "image/jpeg"},
 		{"jpeg single image/jpeg", jpeg + "/frames/3", `image/jpeg`, 200, "image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50"},
-		{"jpeg octet without ts", jpeg + "/frames/1", `multipart/related; type="application/octet-stream"`, 406, ""},
+		{"jpeg octet without ts: decoded", jpeg + "/frames/1", `multipart/related; type="application/octet-stream"`, 200, "application/octet-stream"},
 		{"jpeg explicit ts", jpeg + "/frames/1", `multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.4.50`, 200, "application/octet-stream"},
 		{"rle x-dicom-rle", rle + "/frames/1", `multipart/related; type="image/x-dicom-rle"`, 200, "image/dicom-rle"},
 		{"wildcard", jpeg + "/frames/2", "*/*", 200, "image/jpeg"},
@@ -460,7 +462,8 @@ func TestWADOURI(t *testing.T) {
 		{iq, 200, "", tsExplicitLE},
 		{iq + "&transferSyntax=1.2.840.10008.1.2", 200, "ts/mr_implicit_le.dcm", tsImplicitLE},
 		{jq, 200, "ts/sc_gray8_jpeg_baseline.dcm", jp.TS},
-		{jq + "&transferSyntax=1.2.840.10008.1.2.1", 406, "", ""},
+		{jq + "&transferSyntax=1.2.840.10008.1.2.1", 200, "", tsExplicitLE},
+		{jq + "&transferSyntax=1.2.840.10008.1.2.4.80", 406, "", ""},
 	}...)
 	for _, c := range cases {
 		r := s.do(t, "GET", c.url, nil, nil)
