@@ -1,7 +1,8 @@
 package main
 
 import (
-	"bufio"
+	"github.com/cloudpacs/pacs/internal/testenv"
+
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -12,7 +13,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -144,13 +144,27 @@ func procStatus(pid int, field string) (int64, error) {
 // (DESIGN.md decision 1). Then the instance must be findable and its
 // frames right.
 func TestSTOW_hugeInstanceBoundedRSS(t *testing.T) {
+	dir := hugeTestDir(t)
+	hugeSTOW(t, startServer(t, nil, "--data", filepath.Join(dir, "data")), filepath.Join(dir, "data", "blobs"))
+}
+
+// TestSTOW_hugeInstanceBoundedRSS_S3 is the same through the S3 blob
+// store: the instance goes up in multipart parts while the request body
+// is still arriving, with the server's memory bounded by the part buffers.
+func TestSTOW_hugeInstanceBoundedRSS_S3(t *testing.T) {
+	dir := hugeTestDir(t)
+	hugeSTOW(t, startServer(t, nil, "--data", filepath.Join(dir, "data"), "--blob", testenv.S3URL(t)), "")
+}
+
+// hugeTestDir skips where the test cannot run and returns a folder with
+// room for the instance.
+func hugeTestDir(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("stores a 1 GiB instance")
 	}
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		t.Skip("needs /proc/<pid>/status (Linux)")
 	}
-	bin := pacsBinary(t)
 	dir := t.TempDir()
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
@@ -159,49 +173,15 @@ func TestSTOW_hugeInstanceBoundedRSS(t *testing.T) {
 	if free := int64(st.Bavail) * st.Bsize; free < 5<<30 {
 		t.Skipf("%.1f GiB free in %s; the test needs 5 GiB", float64(free)/(1<<30), dir)
 	}
+	return dir
+}
 
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	})
-	addrc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var l struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "listening" {
-				addrc <- l.Addr
-			}
-		}
-	}()
-	var base string
-	select {
-	case a := <-addrc:
-		base = "http://" + a
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start")
-	}
-	pid := cmd.Process.Pid
-	for i := 0; ; i++ {
-		if res, err := http.Get(base + "/readyz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		if i > 200 {
-			t.Fatal("never ready")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+// hugeSTOW stores the generated instance through srv, measuring srv's
+// memory, then checks it back; blobDir, when not empty, is the folder
+// store whose single object must have the instance's size.
+func hugeSTOW(t *testing.T, srv *server, blobDir string) {
+	base := srv.base
+	pid := srv.cmd.Process.Pid
 	before, err := procStatus(pid, "VmRSS")
 	if err != nil {
 		t.Fatal(err)
@@ -300,8 +280,21 @@ func TestSTOW_hugeInstanceBoundedRSS(t *testing.T) {
 	if code != 200 || len(b) != bigFrameSize || !bytes.Equal(b, appendFrame(nil, 499)) {
 		t.Fatalf("frame 500: %d, %d bytes, right bytes %v", code, len(b), bytes.Equal(b, appendFrame(nil, 499)))
 	}
+	req, _ := http.NewRequest("HEAD", base+"/dicom-web/studies/"+study+"/series/"+series+"/instances/"+sop, nil)
+	req.Header.Set("Accept", "application/dicom; transfer-syntax=*")
+	hres, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hres.Body.Close()
+	if hres.StatusCode != 200 || hres.ContentLength != total {
+		t.Errorf("HEAD instance: %d, Content-Length %d, want %d", hres.StatusCode, hres.ContentLength, total)
+	}
+	if blobDir == "" {
+		return
+	}
 	var sizes []int64
-	err = filepath.WalkDir(filepath.Join(dir, "data", "blobs", "instances"), func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(filepath.Join(blobDir, "instances"), func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			fi, err := d.Info()
 			if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cloudpacs/pacs/internal/storage"
 	"github.com/cloudpacs/pacs/internal/storage/pgindex"
 	"github.com/cloudpacs/pacs/internal/storage/s3blob"
 )
@@ -65,8 +66,9 @@ func S3Endpoint(tb testing.TB) string {
 }
 
 // S3URL returns an s3:// blob URL on a fresh prefix of a bucket created
-// once per test binary (buckets are left to the server's lifetime: the
-// test server's data lives in a temporary folder).
+// once per test binary; the objects under the prefix are deleted when the
+// test ends (the bucket is left to the server's lifetime: the test
+// server's data lives in a temporary folder).
 func S3URL(tb testing.TB) string {
 	tb.Helper()
 	ep := S3Endpoint(tb)
@@ -84,7 +86,20 @@ func S3URL(tb testing.TB) string {
 		tb.Fatalf("creating the test bucket: %v", bucketErr)
 	}
 	q := url.Values{"endpoint": {ep}, "path_style": {"true"}, "region": {"us-east-1"}}
-	return "s3://" + bucket + "/t" + RandHex(6) + "?" + q.Encode()
+	u := "s3://" + bucket + "/t" + RandHex(6) + "?" + q.Encode()
+	tb.Cleanup(func() {
+		ctx := context.Background()
+		s, err := s3blob.FromURL(ctx, u)
+		if err != nil {
+			tb.Error(err)
+			return
+		}
+		err = s.List(ctx, "", func(bi storage.BlobInfo) error { return s.Delete(ctx, bi.Key) })
+		if err != nil {
+			tb.Errorf("cleaning up %s: %v", u, err)
+		}
+	})
+	return u
 }
 
 // S3Store opens a store on a fresh prefix (see S3URL).
