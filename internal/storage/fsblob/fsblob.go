@@ -3,13 +3,9 @@
 //
 // Keys map to paths under the root ("instances/ab/cd/<hex>.dcm" ->
 // root/instances/ab/cd/<hex>.dcm). Writes go to a temporary file in the
-// target folder (name ".tmp-*.partial", never listed). Commit makes the
-// file's data durable, renames it over the final name and makes the
-// rename durable. On Linux both steps wait for a shared syncfs(2) of the
-// filesystem (see groupSync), so concurrent commits share device flushes;
-// elsewhere the file and its folder are fsynced. A crash leaves at worst a
-// temporary file, or an object no index row references; Sweep removes old
-// ones.
+// target folder (name ".tmp-*.partial", never listed), which Commit
+// syncs, renames over the final name and makes durable by syncing the
+// folder. A crash leaves at worst a temporary file; Sweep removes old ones.
 package fsblob
 
 import (
@@ -38,7 +34,6 @@ const (
 // Store keeps blobs as files under a root folder.
 type Store struct {
 	root string
-	gs   *groupSync // nil: fsync each file and folder
 }
 
 // New returns a store rooted at dir, creating dir if needed.
@@ -50,11 +45,7 @@ func New(dir string) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o750); err != nil {
 		return nil, fmt.Errorf("fsblob: %w", err)
 	}
-	s := &Store{root: abs}
-	if haveSyncfs {
-		s.gs = newGroupSync(abs)
-	}
-	return s, nil
+	return &Store{root: abs}, nil
 }
 
 // Root is the store's folder.
@@ -97,7 +88,7 @@ func (s *Store) Create(ctx context.Context, key string) (storage.BlobWriter, err
 	if err != nil {
 		return nil, fmt.Errorf("fsblob: create %q: %w", key, err)
 	}
-	return &writer{ctx: ctx, key: key, final: p, f: f, gs: s.gs}, nil
+	return &writer{ctx: ctx, key: key, final: p, f: f}, nil
 }
 
 type writer struct {
@@ -106,7 +97,6 @@ type writer struct {
 	final string
 	f     *os.File // nil once committed or aborted
 	n     int64
-	gs    *groupSync
 }
 
 func (w *writer) Write(p []byte) (int, error) {
@@ -134,10 +124,8 @@ func (w *writer) Commit() (storage.BlobInfo, error) {
 	if err := w.ctx.Err(); err != nil {
 		return fail(err)
 	}
-	if w.gs == nil {
-		if err := w.f.Sync(); err != nil {
-			return fail(err)
-		}
+	if err := w.f.Sync(); err != nil {
+		return fail(err)
 	}
 	fi, err := w.f.Stat()
 	if err != nil {
@@ -150,12 +138,6 @@ func (w *writer) Commit() (storage.BlobInfo, error) {
 		return storage.BlobInfo{}, fmt.Errorf("fsblob: commit %q: %w", w.key, err)
 	}
 	w.f = nil
-	if w.gs != nil {
-		if err := w.gs.wait(); err != nil { // the data, before the name
-			_ = os.Remove(tmp)
-			return storage.BlobInfo{}, fmt.Errorf("fsblob: commit %q: %w", w.key, err)
-		}
-	}
 	if err := w.ctx.Err(); err != nil { // last chance before publishing
 		_ = os.Remove(tmp)
 		return storage.BlobInfo{}, fmt.Errorf("fsblob: commit %q: %w", w.key, err)
@@ -164,21 +146,13 @@ func (w *writer) Commit() (storage.BlobInfo, error) {
 		_ = os.Remove(tmp)
 		return storage.BlobInfo{}, fmt.Errorf("fsblob: commit %q: %w", w.key, err)
 	}
-	if err := w.syncName(); err != nil {
+	if err := syncDir(filepath.Dir(w.final)); err != nil {
 		// The object is visible but perhaps not durable; report it so the
 		// caller does not commit an index row for it.
 		_ = os.Remove(w.final)
 		return storage.BlobInfo{}, fmt.Errorf("fsblob: commit %q: sync dir: %w", w.key, err)
 	}
 	return storage.BlobInfo{Key: w.key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
-}
-
-// syncName makes the rename (and any folder created for it) durable.
-func (w *writer) syncName() error {
-	if w.gs != nil {
-		return w.gs.wait()
-	}
-	return syncDir(filepath.Dir(w.final))
 }
 
 // Abort removes the temporary file. Idempotent; a no-op after Commit.
@@ -214,9 +188,6 @@ func (s *Store) mkdirs(dir string) error {
 			return err
 		}
 		// A concurrent Create made it and may not have synced parent yet.
-	}
-	if s.gs != nil {
-		return nil // the commit's flush after the rename covers the folder
 	}
 	return syncDir(parent)
 }
