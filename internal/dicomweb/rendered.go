@@ -31,8 +31,10 @@ import (
 //	                store (internal/thumbs).
 //
 // Query parameters: window=center,width[,linear|linear-exact|sigmoid],
-// viewport=vw,vh[,sx,sy,sw,sh], quality=1..100 (JPEG); Accept (or
-// ?accept=) image/jpeg (default) or image/png.
+// viewport=vw,vh[,sx,sy,sw,sh], quality=1..100 (JPEG),
+// annotation=patient,technique (burned-in text, render.Annotate; other
+// values 400); Accept (or ?accept=) image/jpeg (default) or image/png.
+// docs/rendering.md describes them all.
 
 // registerRendered adds the rendered and thumbnail routes to g.
 func registerRendered(g *echo.Group, h *Handler) {
@@ -117,7 +119,12 @@ func parseRenderParams(c echo.Context) (renderParams, error) {
 			return p, renderError(err)
 		}
 	}
-	p.key = fmt.Sprintf("%s|%s|%s|%d", p.mediaType, q.Get("window"), q.Get("viewport"), p.quality)
+	if vs := q["annotation"]; len(vs) > 0 {
+		if p.opts.Annotation, err = render.ParseAnnotation(vs...); err != nil {
+			return p, renderError(err)
+		}
+	}
+	p.key = fmt.Sprintf("%s|%s|%s|%d|%s", p.mediaType, q.Get("window"), q.Get("viewport"), p.quality, strings.Join(p.opts.Annotation, ","))
 	return p, nil
 }
 

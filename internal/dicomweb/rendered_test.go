@@ -208,3 +208,134 @@ func TestThumbnail_cached(t *testing.T) {
 		t.Errorf("cached thumbnails %v, want 4", keys)
 	}
 }
+
+// annotatedDiff checks that annotated differs from plain only in boxes
+// anchored at the top-left and bottom-left corners, that both boxes
+// exist, cover little of the image, and hold light text on a dark
+// background. It returns the two boxes.
+func annotatedDiff(t *testing.T, plain, annotated image.Image) [2]image.Rectangle {
+	t.Helper()
+	b := plain.Bounds()
+	if annotated.Bounds() != b {
+		t.Fatalf("annotated size %v, plain %v", annotated.Bounds(), b)
+	}
+	grey := func(img image.Image, x, y int) int {
+		r, g, bl, _ := img.At(x, y).RGBA()
+		return int((r>>8 + g>>8 + bl>>8) / 3)
+	}
+	var boxes [2]image.Rectangle // top half, bottom half
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r1, g1, b1, _ := plain.At(x, y).RGBA()
+			r2, g2, b2, _ := annotated.At(x, y).RGBA()
+			if r1 == r2 && g1 == g2 && b1 == b2 {
+				continue
+			}
+			i := 0
+			if y >= b.Min.Y+b.Dy()/2 {
+				i = 1
+			}
+			boxes[i] = boxes[i].Union(image.Rect(x, y, x+1, y+1))
+		}
+	}
+	for i, box := range boxes {
+		if box.Empty() {
+			t.Fatalf("no annotation in the %s corner", []string{"top-left", "bottom-left"}[i])
+		}
+		// Every changed pixel is inside the corner box: the box starts
+		// at the left edge and at the top (bottom) edge.
+		if box.Min.X != b.Min.X || (i == 0 && box.Min.Y != b.Min.Y) || (i == 1 && box.Max.Y != b.Max.Y) {
+			t.Errorf("annotation %d at %v is not in a left corner of %v", i, box, b)
+		}
+		if box.Dx()*box.Dy() > b.Dx()*b.Dy()/5 {
+			t.Errorf("annotation box %v covers more than a fifth of %v", box, b)
+		}
+		light, dark := 0, 0
+		for y := box.Min.Y; y < box.Max.Y; y++ {
+			for x := box.Min.X; x < box.Max.X; x++ {
+				switch v := grey(annotated, x, y); {
+				case v >= 224:
+					light++
+				case v <= 32:
+					dark++
+				}
+			}
+		}
+		if light < 20 || dark < box.Dx()*box.Dy()/2 {
+			t.Errorf("annotation box %v: %d light and %d dark pixels, want text (light) on a dark box", box, light, dark)
+		}
+	}
+	return boxes
+}
+
+func TestRendered_annotation(t *testing.T) {
+	const ct = "study/s02_ct/ct_0001.dcm"
+	const us = "ts/us_rgb_jpeg_baseline_ybr422.dcm"
+	ts := renderedServer(t, ct, us)
+	decode := func(url string) image.Image {
+		t.Helper()
+		res, body := renderedGet(t, url, "image/png")
+		if res.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", url, res.StatusCode, body)
+		}
+		img, err := png.Decode(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	base := renderedInstURL(t, ts, ct) + "/rendered?window=40,400&viewport=512,512"
+	plain := decode(base)
+	both := decode(base + "&annotation=patient,technique")
+	if _, ok := both.(*image.Gray); !ok {
+		t.Errorf("annotated grey image is %T, want it to stay grey", both)
+	}
+	boxes := annotatedDiff(t, plain, both)
+	t.Logf("512x512 CT: patient box %v, technique box %v", boxes[0], boxes[1])
+
+	// One group: one corner only; repeated parameters and any case work.
+	onlyPatient := decode(base + "&annotation=Patient")
+	tech := decode(base + "&annotation=technique&annotation=technique")
+	pb, tb := diffBounds(plain, onlyPatient), diffBounds(plain, tech)
+	if pb != boxes[0] || tb != boxes[1] {
+		t.Errorf("patient alone %v (with both %v), technique alone %v (with both %v)", pb, boxes[0], tb, boxes[1])
+	}
+
+	// Colour images too.
+	ub := renderedInstURL(t, ts, us) + "/rendered?viewport=400,300"
+	annotatedDiff(t, decode(ub), decode(ub+"&annotation=patient,technique"))
+
+	// WADO-URI takes the same parameter.
+	h := codectest.Load(t, ct).Header
+	wado := ts.URL + "/wado?requestType=WADO&studyUID=" + h.StudyInstanceUID + "&seriesUID=" + h.SeriesInstanceUID +
+		"&objectUID=" + h.SOPInstanceUID + "&contentType=image/png&windowCenter=40&windowWidth=400&rows=512&columns=512"
+	annotatedDiff(t, decode(wado), decode(wado+"&annotation=patient,technique"))
+
+	for _, u := range []string{
+		base + "&annotation=physician",
+		base + "&annotation=patient,",
+		base + "&annotation=",
+		wado + "&annotation=all",
+	} {
+		res, body := renderedGet(t, u, "image/png")
+		if res.StatusCode != 400 || !strings.Contains(string(body), "annotation") {
+			t.Errorf("GET %s: %d %s, want 400 naming annotation", strings.TrimPrefix(u, ts.URL), res.StatusCode, body)
+		}
+	}
+}
+
+// diffBounds is the bounding box of the pixels where a and b differ.
+func diffBounds(a, b image.Image) image.Rectangle {
+	var r image.Rectangle
+	bd := a.Bounds()
+	for y := bd.Min.Y; y < bd.Max.Y; y++ {
+		for x := bd.Min.X; x < bd.Max.X; x++ {
+			r1, g1, b1, _ := a.At(x, y).RGBA()
+			r2, g2, b2, _ := b.At(x, y).RGBA()
+			if r1 != r2 || g1 != g2 || b1 != b2 {
+				r = r.Union(image.Rect(x, y, x+1, y+1))
+			}
+		}
+	}
+	return r
+}

@@ -25,13 +25,14 @@ import (
 //	image/jpeg, image/png, image/gif  frameNumber (default 1), windowCenter
 //	                                  + windowWidth, rows, columns, region
 //	                                  (xmin,ymin,xmax,ymax in 0..1),
-//	                                  imageQuality (JPEG)
+//	                                  imageQuality (JPEG), annotation
+//	                                  (patient,technique: burned-in text)
 //	application/pdf                   Encapsulated PDF instances
 //	text/html, text/plain             SR instances
 //
 // The first type of the list that the instance can be given in wins.
 // Not supported, answered 406: presentationUID (presentation states),
-// anonymize=yes. annotation is ignored (nothing is burned in).
+// anonymize=yes.
 
 const mtGIF = "image/gif"
 
@@ -121,12 +122,18 @@ func (h *Handler) wadoImage(c echo.Context, in *storage.Instance, mt string) err
 			return renderError(err)
 		}
 	}
+	if vs := q["annotation"]; len(vs) > 0 {
+		var err error
+		if opts.Annotation, err = render.ParseAnnotation(vs...); err != nil {
+			return renderError(err)
+		}
+	}
 	vp, err := wadoViewport(q.Get("rows"), q.Get("columns"), q.Get("region"), in.Instance.Rows, in.Instance.Columns)
 	if err != nil {
 		return err
 	}
 	opts.Viewport = vp
-	etag := etagOf(in.SHA256, "wado", strconv.Itoa(frame), mt, wc, ww, q.Get("rows"), q.Get("columns"), q.Get("region"), strconv.Itoa(quality))
+	etag := etagOf(in.SHA256, "wado", strconv.Itoa(frame), mt, wc, ww, q.Get("rows"), q.Get("columns"), q.Get("region"), strconv.Itoa(quality), strings.Join(opts.Annotation, ","))
 	if notModified(c, etag) {
 		return nil
 	}

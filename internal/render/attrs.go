@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -58,6 +59,9 @@ type Attrs struct {
 
 	// Palette colour LUTs (PALETTE COLOR).
 	Red, Green, Blue *LUT
+
+	// Text for annotations.
+	Text Text
 
 	// Functional groups of enhanced multi-frame objects (ForFrame).
 	shared   jsonDataset
@@ -113,8 +117,12 @@ func (d jsonDataset) windows() []Window {
 }
 
 // BulkLoader returns the bytes of a BulkDataURI value of the metadata
-// (palette or LUT data too large to be inline). May be nil.
+// (palette or LUT data too large to be inline), 16-bit words in little
+// endian order. May be nil: see AttrsFromJSON.
 type BulkLoader func(uri string) ([]byte, error)
+
+// errNoLoader: a LUT is bulk data and AttrsFromJSON has no loader.
+var errNoLoader = errors.New("render: bulk LUT data and no loader")
 
 type jsonAttr struct {
 	VR           string            `json:"vr"`
@@ -140,6 +148,25 @@ func (d jsonDataset) strings(tag string) []string {
 		out = append(out, strings.TrimSpace(string(v))) // a JSON number
 	}
 	return out
+}
+
+// pn returns the first value of a PN attribute in its Alphabetic
+// representation (Ideographic or Phonetic when that is all there is).
+func (d jsonDataset) pn(tag string) string {
+	a, ok := d[tag]
+	if !ok || len(a.Value) == 0 {
+		return ""
+	}
+	var v struct{ Alphabetic, Ideographic, Phonetic string }
+	if json.Unmarshal(a.Value[0], &v) != nil {
+		return d.str(tag)
+	}
+	for _, s := range []string{v.Alphabetic, v.Ideographic, v.Phonetic} {
+		if s = strings.TrimSpace(s); s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 func (d jsonDataset) str(tag string) string {
@@ -195,7 +222,7 @@ func (d jsonDataset) bytes(tag string, load BulkLoader) ([]byte, error) {
 		return base64.StdEncoding.DecodeString(a.InlineBinary)
 	case a.BulkDataURI != "":
 		if load == nil {
-			return nil, fmt.Errorf("render: %s is bulk data and no loader is set", tag)
+			return nil, errNoLoader
 		}
 		return load(a.BulkDataURI)
 	}
@@ -227,6 +254,9 @@ func (d jsonDataset) lut(descTag, dataTag string, load BulkLoader) (*LUT, error)
 		first -= 65536
 	}
 	raw, err := d.bytes(dataTag, load)
+	if errors.Is(err, errNoLoader) {
+		return nil, nil // see AttrsFromJSON
+	}
 	if err != nil || raw == nil {
 		return nil, err
 	}
@@ -251,7 +281,10 @@ func (d jsonDataset) lut(descTag, dataTag string, load BulkLoader) (*LUT, error)
 }
 
 // AttrsFromJSON reads Attrs from an instance's DICOM JSON metadata
-// (PS3.18 Annex F).
+// (PS3.18 Annex F). LUT data given as BulkDataURIs are read through load;
+// with a nil load those LUTs are left nil (for callers that need only
+// Pixel; rendering a PALETTE COLOR image without its palettes then fails
+// with codec.ErrCorrupt).
 func AttrsFromJSON(meta []byte, load BulkLoader) (*Attrs, error) {
 	// Stored metadata starts BulkDataURIs with a raw 0x01 byte (see
 	// storage.BulkPlaceholder), which JSON forbids in strings.
@@ -277,6 +310,15 @@ func AttrsFromJSON(meta []byte, load BulkLoader) (*Attrs, error) {
 		NumberOfFrames:       d.int("00280008"),
 		RescaleSlope:         1,
 		PresentationLUTShape: d.str("20500020"),
+		Text: Text{
+			PatientName:      d.pn("00100010"),
+			PatientID:        d.str("00100020"),
+			PatientBirthDate: d.str("00100030"),
+			PatientSex:       d.str("00100040"),
+			Modality:         d.str("00080060"),
+			KVP:              d.str("00180060"),
+			SliceThickness:   d.str("00180050"),
+		},
 	}
 	if f := d.floats("00281053"); len(f) > 0 && f[0] != 0 {
 		a.RescaleSlope = f[0]

@@ -18,6 +18,12 @@ type Options struct {
 	Window *Window
 	// Viewport scales and crops the result; nil keeps the full image.
 	Viewport *Viewport
+	// Annotation lists the text groups to burn in (ParseAnnotation):
+	// drawn after the viewport, so the text keeps its size.
+	Annotation []string
+	// Frame (1-based) and Frames (the instance's count) for the
+	// technique annotation; 0 leaves the frame line out.
+	Frame, Frames int
 }
 
 // Render runs the PS3.4 grayscale or colour pipeline on one decoded
@@ -32,12 +38,13 @@ type Options struct {
 func Render(px *codec.Pixels, a *Attrs, o Options) (image.Image, error) {
 	var img image.Image
 	var err error
+	var lut *GreyLUT
 	switch px.PhotometricInterpretation {
 	case "MONOCHROME1", "MONOCHROME2", "":
 		if px.SamplesPerPixel != 1 {
 			return nil, fmt.Errorf("%w: %s with %d samples per pixel", codec.ErrCorrupt, px.PhotometricInterpretation, px.SamplesPerPixel)
 		}
-		img, err = renderGrey(px, a, o.Window)
+		img, lut, err = renderGrey(px, a, o.Window)
 	case "PALETTE COLOR":
 		img, err = renderPalette(px, a)
 	case "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_422", "YBR_PARTIAL_420":
@@ -49,7 +56,18 @@ func Render(px *codec.Pixels, a *Attrs, o Options) (image.Image, error) {
 		return nil, err
 	}
 	if o.Viewport != nil {
-		return o.Viewport.Apply(img)
+		if img, err = o.Viewport.Apply(img); err != nil {
+			return nil, err
+		}
+	}
+	if len(o.Annotation) > 0 {
+		var win *Window
+		voiLUT := false
+		if lut != nil {
+			win, voiLUT = lut.Window, lut.Window == nil
+		}
+		top, bottom := AnnotationLines(a, o.Annotation, o.Frame, o.Frames, win, voiLUT)
+		img = Annotate(img, top, bottom)
 	}
 	return img, nil
 }
@@ -58,12 +76,14 @@ func Render(px *codec.Pixels, a *Attrs, o Options) (image.Image, error) {
 type GreyLUT struct {
 	Min int32
 	Out []uint8
+	// Window is the VOI window applied; nil when the VOI LUT was.
+	Window *Window
 }
 
-func renderGrey(px *codec.Pixels, a *Attrs, win *Window) (*image.Gray, error) {
+func renderGrey(px *codec.Pixels, a *Attrs, win *Window) (*image.Gray, *GreyLUT, error) {
 	lut, err := BuildGreyLUT(px, a, win)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	img := image.NewGray(image.Rect(0, 0, px.Columns, px.Rows))
 	out := img.Pix[:len(px.Data)]
@@ -71,7 +91,7 @@ func renderGrey(px *codec.Pixels, a *Attrs, win *Window) (*image.Gray, error) {
 	for i, v := range px.Data {
 		out[i] = tab[v-base]
 	}
-	return img, nil
+	return img, lut, nil
 }
 
 // BuildGreyLUT computes the whole grey pipeline once per stored value
@@ -143,7 +163,11 @@ func BuildGreyLUT(px *codec.Pixels, a *Attrs, win *Window) (*GreyLUT, error) {
 			out[i] = applyWindow(w, m, invert)
 		}
 	}
-	return &GreyLUT{Min: lo, Out: out}, nil
+	g := &GreyLUT{Min: lo, Out: out}
+	if !useLUT {
+		g.Window = &w
+	}
+	return g, nil
 }
 
 func checkWindow(w Window) error {

@@ -3,22 +3,27 @@
 //
 // Thumbnail keys: thumbs/<sha[0:2]>/<sha[2:4]>/<sha256 of the instance>-f<frame>-<w>x<h>-q<quality>.jpg.
 // The instance's SHA-256 is in the key, so a replaced instance (new
-// bytes) never sees the old thumbnail; orphans are removed by DeletePrefix
-// when the instance goes.
+// bytes) never sees the old thumbnail. DeleteFor removes an instance's
+// thumbnails when it is deleted; those of a replaced instance stay as
+// unreachable orphans (storage.StoreResult does not carry the replaced
+// SHA-256).
 package thumbs
 
 import (
 	"bytes"
+	"compress/flate"
 	"context"
 	"errors"
 	"fmt"
 	"image"
 	"io"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sync/singleflight"
 
 	"github.com/cloudpacs/pacs/internal/codec"
+	"github.com/cloudpacs/pacs/internal/dcm"
 	"github.com/cloudpacs/pacs/internal/render"
 	"github.com/cloudpacs/pacs/internal/storage"
 )
@@ -41,9 +46,92 @@ type Renderer struct {
 func New(a *storage.Archive) *Renderer { return &Renderer{Archive: a} }
 
 // Attrs reads the pipeline attributes of inst from its metadata. Bulk
-// LUT data (large palettes) are read from the stored object.
+// LUT data (palettes or LUTs longer than dcm.BulkThreshold) are ranged
+// reads of the stored object at the spans recorded at ingest
+// (Instance.Bulk); rows indexed before those were recorded re-read the
+// stored header once.
 func (r *Renderer) Attrs(ctx context.Context, inst *storage.Instance) (*render.Attrs, error) {
-	return render.AttrsFromJSON(inst.Metadata, nil)
+	return render.AttrsFromJSON(inst.Metadata, r.bulkLoader(ctx, inst))
+}
+
+// maxBulkLUT bounds one bulk LUT value read into memory (a 16-bit LUT of
+// 65536 entries is 128 KiB).
+const maxBulkLUT = 1 << 20
+
+func (r *Renderer) bulkLoader(ctx context.Context, inst *storage.Instance) render.BulkLoader {
+	spans := inst.Bulk
+	return func(uri string) ([]byte, error) {
+		_, path, ok := strings.Cut(uri, "/bulk/")
+		if !ok || path == "" {
+			return nil, fmt.Errorf("thumbs: bulk data URI %q of %s is not this archive's", uri, inst.SOPInstanceUID)
+		}
+		path = strings.ToUpper(path)
+		if spans == nil {
+			hdr, err := r.header(ctx, inst)
+			if err != nil {
+				return nil, err
+			}
+			spans = hdr.Bulk()
+		}
+		for _, b := range spans {
+			if strings.EqualFold(b.Path, path) {
+				return r.readSpan(ctx, inst, b.Span, b.VR)
+			}
+		}
+		return nil, fmt.Errorf("thumbs: no bulk data at %s in %s: %w", path, inst.SOPInstanceUID, storage.ErrNotFound)
+	}
+}
+
+func (r *Renderer) header(ctx context.Context, inst *storage.Instance) (*dcm.Header, error) {
+	rc, err := r.Archive.OpenInstance(ctx, inst)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	hdr, err := dcm.Parse(rc)
+	if err != nil {
+		return nil, fmt.Errorf("thumbs: re-reading %s for bulk data: %w", inst.SOPInstanceUID, err)
+	}
+	return hdr, nil
+}
+
+// readSpan reads one bulk value: a ranged read, or for deflated objects
+// the inflated data set up to it. Big-endian words are swapped to the
+// little-endian order the pipeline reads (OW, US, SS values).
+func (r *Renderer) readSpan(ctx context.Context, inst *storage.Instance, s dcm.Span, vr string) ([]byte, error) {
+	if s.Length < 0 || s.Length > maxBulkLUT {
+		return nil, fmt.Errorf("%w: bulk LUT value of %d bytes", codec.ErrUnsupported, s.Length)
+	}
+	var rd io.Reader
+	if inst.Deflated {
+		rc, err := r.Archive.Blobs.Open(ctx, inst.BlobKey, inst.DataSetOffset, -1)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		fr := flate.NewReader(rc)
+		if _, err := io.CopyN(io.Discard, fr, s.Offset-inst.DataSetOffset); err != nil {
+			return nil, fmt.Errorf("thumbs: inflate to bulk data of %s: %w", inst.SOPInstanceUID, err)
+		}
+		rd = fr
+	} else {
+		rc, err := r.Archive.Blobs.Open(ctx, inst.BlobKey, s.Offset, s.Length)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		rd = rc
+	}
+	buf := make([]byte, s.Length)
+	if _, err := io.ReadFull(rd, buf); err != nil {
+		return nil, fmt.Errorf("thumbs: read bulk data of %s: %w", inst.SOPInstanceUID, err)
+	}
+	if inst.BigEndian && (vr == "OW" || vr == "US" || vr == "SS") {
+		for i := 0; i+1 < len(buf); i += 2 {
+			buf[i], buf[i+1] = buf[i+1], buf[i]
+		}
+	}
+	return buf, nil
 }
 
 // Frame renders frame n (1-based) of inst.
@@ -71,6 +159,7 @@ func (r *Renderer) Frame(ctx context.Context, inst *storage.Instance, n int, o r
 	if err != nil {
 		return nil, err
 	}
+	o.Frame, o.Frames = n, len(inst.Frames)
 	return render.Render(px, a.ForFrame(n), o)
 }
 
