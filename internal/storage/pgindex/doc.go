@@ -24,7 +24,10 @@
 // read the representative metadata document only when
 // storage.Query.OmitMetadata is false. pgx's default statement cache
 // (QueryExecModeCacheStatement) prepares each statement text once per
-// connection; nothing here changes the exec mode. Frame tables use storage.EncodeFrames; metadata and
+// connection, except study searches with a fuzzy name or
+// ModalitiesInStudy, planned with their values (QueryExecModeDescribeExec,
+// see customPlan in search.go). A study search cuts its page as keys from
+// an index first (migrations/00004_qido_plans.sql). Frame tables use storage.EncodeFrames; metadata and
 // cached documents are zstd-compressed.
 //
 // # Concurrency

@@ -91,6 +91,14 @@ func condSQL(c storage.Cond, args *sqlArgs) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%w: %s", storage.ErrUnsupportedMatch, c.Attr.Keyword)
 	}
+	if c.Attr.Keyword == "ModalitiesInStudy" {
+		switch c.Kind {
+		case storage.MatchSingle:
+			return "st.modalities @> ARRAY[" + args.add(c.Value) + "::text]", nil
+		case storage.MatchList:
+			return "st.modalities && " + args.add(c.Values) + "::text[]", nil
+		}
+	}
 	numeric := c.Attr.VR == "IS"
 	var expr string
 	switch c.Kind {
@@ -155,7 +163,14 @@ func condSQL(c storage.Cond, args *sqlArgs) (string, error) {
 		return "", fmt.Errorf("%w: %s: match kind %d", storage.ErrBadQuery, c.Attr.Keyword, c.Kind)
 	}
 	if c.Attr.Keyword == "ModalitiesInStudy" {
-		expr = "EXISTS (SELECT 1 FROM series m WHERE m.study_pk = st.study_pk AND " + expr + ")"
+		// studies.modalities (00003) holds the distinct non-empty
+		// modalities of the study's series, and no condition matches an
+		// empty modality, so the conditions read the array: a single value
+		// or a list as array containment or overlap (GIN index, and
+		// evaluated from the studies_study_date index alone), anything else
+		// over its elements.
+		// (Single values and lists are answered before the switch above.)
+		expr = "EXISTS (SELECT 1 FROM unnest(st.modalities) m(modality) WHERE " + expr + ")"
 	}
 	return expr, nil
 }
@@ -193,6 +208,9 @@ func (x *Index) Search(ctx context.Context, q storage.Query) ([]storage.Result, 
 	var res []storage.Result
 	switch q.Level {
 	case storage.LevelStudy:
+		if customPlan(conds) {
+			args = append(sqlArgs{pgx.QueryExecModeDescribeExec}, args...)
+		}
 		res, err = x.searchStudies(ctx, studyQuery(cond, page, !q.OmitMetadata), args)
 	case storage.LevelSeries:
 		res, err = x.searchSeries(ctx, seriesQuery(cond, page, !q.OmitMetadata), args)
@@ -212,18 +230,37 @@ const studyOrder = `st.study_date DESC, st.study_time DESC, st.study_pk`
 // studyQuery returns the SQL of a study-level search with the given
 // conditions and page clause; rep: with the representative metadata.
 // The computed attributes are columns of the study row (00003_counts).
+// The page is cut first as keys only (study_pk and the sort key), which
+// the indexes of 00004 answer without reading a heap row for a study
+// that is not returned (the name range with the sort key; the date walk
+// with the fuzzy name and modality columns); the rows and the
+// representative are read for the returned page only.
 func studyQuery(where, page string, rep bool) string {
-	cols := `SELECT st.study_uid, ` + studyAttrCols + `,
-		st.num_series, st.num_instances, st.modalities, st.sop_classes`
-	if !rep {
-		return cols + `, NULL::bytea FROM studies st WHERE ` + where + ` ORDER BY ` + studyOrder + page
+	meta := `NULL::bytea`
+	if rep {
+		meta = `(SELECT c.metadata FROM instances c WHERE c.study_pk = st.study_pk ORDER BY c.instance_pk LIMIT 1)`
 	}
-	// The page is cut in a subquery first, so the representative is read
-	// for the returned rows only.
-	return cols + `,
-		(SELECT c.metadata FROM instances c WHERE c.study_pk = st.study_pk ORDER BY c.instance_pk LIMIT 1)
-		FROM (SELECT st.* FROM studies st WHERE ` + where + ` ORDER BY ` + studyOrder + page + `) st
-		ORDER BY ` + studyOrder
+	return `SELECT st.study_uid, ` + studyAttrCols + `,
+		st.num_series, st.num_instances, st.modalities, st.sop_classes, ` + meta + `
+		FROM (SELECT st.study_pk, st.study_date, st.study_time FROM studies st
+			WHERE ` + where + ` ORDER BY ` + studyOrder + page + `) k
+		JOIN studies st ON st.study_pk = k.study_pk
+		ORDER BY k.study_date DESC, k.study_time DESC, k.study_pk`
+}
+
+// customPlan reports whether a search with these conditions is planned
+// with its values (an unnamed statement) rather than as a cached
+// prepared statement's generic plan: how many studies a fuzzy name or a
+// modality matches decides between the date walk (common values) and
+// the GIN index plus a sort (rare ones), and a generic plan takes the
+// walk for every value, reading the whole index for a rare one.
+func customPlan(conds []storage.Cond) bool {
+	for _, c := range conds {
+		if c.Kind == storage.MatchFuzzy || c.Attr.Keyword == "ModalitiesInStudy" {
+			return true
+		}
+	}
+	return false
 }
 
 func (x *Index) searchStudies(ctx context.Context, sql string, args []any) ([]storage.Result, error) {

@@ -65,6 +65,25 @@ func condSQL(c storage.Cond) (string, []any, error) {
 	if !ok {
 		return "", nil, fmt.Errorf("%w: %s", storage.ErrUnsupportedMatch, c.Attr.Keyword)
 	}
+	if c.Attr.Keyword == "ModalitiesInStudy" {
+		// studies.modalities (00003) holds the study's distinct non-empty
+		// series modalities joined by ',' (CS values have no comma), and
+		// no condition matches an empty modality: a single value or a list
+		// is looked up in that column, which the studies_study_date index
+		// carries (00004); anything else runs over the series.
+		switch c.Kind {
+		case storage.MatchSingle:
+			return "instr(',' || st.modalities || ',', ?) > 0", []any{"," + c.Value + ","}, nil
+		case storage.MatchList:
+			var args []any
+			parts := make([]string, len(c.Values))
+			for i, v := range c.Values {
+				parts[i] = "instr(',' || st.modalities || ',', ?) > 0"
+				args = append(args, ","+v+",")
+			}
+			return "(" + strings.Join(parts, " OR ") + ")", args, nil
+		}
+	}
 	numeric := c.Attr.VR == "IS"
 	var (
 		expr string
@@ -202,13 +221,19 @@ func representative(parent string, rep bool) string {
 
 func (x *Index) searchStudies(ctx context.Context, where string, args []any, rep bool) ([]storage.Result, error) {
 	// The computed attributes are columns of the study row (00003_counts).
+	// The page is cut first as keys (study_pk and the sort key), which
+	// the indexes of 00004 answer without reading a table row for a
+	// study that is not returned; the rows and the representative are
+	// read for the returned page only.
 	rows, err := x.query(ctx, `SELECT st.study_uid, `+studyAttrCols+`,
 		st.num_series, st.num_instances, st.modalities, st.sop_classes,
 		`+representative("study_pk = st.study_pk", rep)+`
-		FROM studies st
-		WHERE `+where+`
-		ORDER BY st.study_date DESC, st.study_time DESC, st.study_pk
-		LIMIT ? OFFSET ?`, args...)
+		FROM (SELECT st.study_pk, st.study_date, st.study_time FROM studies st
+			WHERE `+where+`
+			ORDER BY st.study_date DESC, st.study_time DESC, st.study_pk
+			LIMIT ? OFFSET ?) k
+		JOIN studies st ON st.study_pk = k.study_pk
+		ORDER BY k.study_date DESC, k.study_time DESC, k.study_pk`, args...)
 	if err != nil {
 		return nil, err
 	}
