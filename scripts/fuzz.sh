@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZTIME=${FUZZTIME:-30s}
 go=${GO:-go}
+# The cgo codecs' fuzz targets need the cgocodecs build when it is possible.
+tags=$(bash scripts/build-tags.sh)
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=$tags"
 
 n=0
 failed=()
@@ -21,7 +24,7 @@ for pkg in $("$go" list ./...); do
 	for t in $targets; do
 		n=$((n + 1))
 		echo "== $pkg $t ($FUZZTIME)"
-		if ! "$go" test -run '^$' -fuzz "^${t}\$" -fuzztime "$FUZZTIME" "$pkg"; then
+		if ! "$go" test -run '^$' -fuzz "^${t}\$" -fuzztime "$FUZZTIME" ${FUZZPARALLEL:+-parallel "$FUZZPARALLEL"} "$pkg"; then
 			failed+=("$pkg $t")
 		fi
 	done
