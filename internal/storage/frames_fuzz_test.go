@@ -17,7 +17,8 @@ func FuzzDecodeFrames(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if fr, err := DecodeFrames(b); err == nil {
-			if again, err := DecodeFrames(EncodeFrames(nil, fr)); err != nil || !reflect.DeepEqual(again, fr) {
+			// No frames may come back as nil or empty: the same to callers.
+			if again, err := DecodeFrames(EncodeFrames(nil, fr)); err != nil || len(again) != len(fr) || (len(fr) > 0 && !reflect.DeepEqual(again, fr)) {
 				t.Fatalf("frames do not round-trip: %v\n%v\n%v", err, fr, again)
 			}
 		}
