@@ -1,9 +1,11 @@
 package codec_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/cloudpacs/pacs/internal/codec"
 	"github.com/cloudpacs/pacs/internal/codec/codectest"
@@ -25,6 +27,12 @@ func fuzzDecoder(f *testing.F, ts string, seeds ...string) {
 		if spp == 3 {
 			info.PhotometricInterpretation = "RGB"
 		}
+		// A decode that hangs would stall the fuzzer without a report: crash
+		// the worker instead, so that the input is saved.
+		slow := time.AfterFunc(10*time.Second, func() {
+			panic(fmt.Sprintf("%s decode of %d bytes, %dx%d, took over 10 s", codec.Name(ts), len(frame), cols, rows))
+		})
+		defer slow.Stop()
 		px, err := codec.Decode(ts, frame, info)
 		if err == nil && len(px.Data) != px.Rows*px.Columns*px.SamplesPerPixel {
 			t.Fatalf("%d samples for %dx%dx%d", len(px.Data), px.Columns, px.Rows, px.SamplesPerPixel)
