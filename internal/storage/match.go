@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -314,4 +315,21 @@ func PrefixEnd(p string) string {
 		}
 	}
 	return ""
+}
+
+// NameWords returns the distinct words of a person name as fuzzy
+// matching sees them: the name upper-cased (NameKey) and split into
+// components on ^ = space and comma (isNameSep), empty components
+// dropped. A fuzzy query word matches the name when it is a prefix of
+// one of them. The indexes keep these words in a table of their own
+// (one row per study and word) so that a query word is a range scan.
+func NameWords(name string) []string {
+	parts := strings.FieldsFunc(NameKey(name), isNameSep)
+	out := parts[:0]
+	for _, p := range parts {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -4,7 +4,8 @@
 //
 // # Schema and migrations
 //
-// Migrations are embedded (migrations/*.sql) and applied with goose
+// Migrations are embedded (migrations/*.sql, and the Go migration 00005
+// in namewords.go) and applied with goose
 // (postgres dialect) on Open, or alone by Migrate (`pacs migrate`).
 // goose's PostgreSQL session locker (an advisory lock) serialises
 // replicas that start together. The first migration creates the pg_trgm
@@ -24,8 +25,8 @@
 // read the representative metadata document only when
 // storage.Query.OmitMetadata is false. pgx's default statement cache
 // (QueryExecModeCacheStatement) prepares each statement text once per
-// connection, except study searches with a fuzzy name or
-// ModalitiesInStudy, planned with their values (QueryExecModeDescribeExec,
+// connection, except study searches with a fuzzy ReferringPhysicianName
+// or ModalitiesInStudy, planned with their values (QueryExecModeDescribeExec,
 // see customPlan in search.go). A study search cuts its page as keys from
 // an index first (migrations/00004_qido_plans.sql). Frame tables use storage.EncodeFrames; metadata and
 // cached documents are zstd-compressed.
@@ -73,7 +74,14 @@
 // finds SMITH and SMITHERS, "ohn" finds nothing) or have the same
 // phonetic key as a whole component (PhoneticKey: "smyth" finds SMITH,
 // "mayer" finds MEIER, "carl" finds KARL; "john" does not find JON or
-// JANE). Component prefixes use a pg_trgm GIN index on the *_words
-// column (LIKE '% WORD%'), phonetic keys a GIN index on the *_phon array
-// (@>), so the two combine in one BitmapOr.
+// JANE). For PatientName, the components are rows of study_name_words
+// (migration 00005, namewords.go: one row per study and word, with the
+// word's phonetic key and the study's sort key, written with the study
+// row and deleted with it): a query word is the index range word >= w
+// AND word < PrefixEnd(w) UNION ALL the index range phon = key, both
+// index-only; a study search takes its page keys from one word's rows
+// (the longest word), the other words and keys filtering them. For
+// ReferringPhysicianName, component prefixes use a pg_trgm GIN index on
+// the *_words column (LIKE '% WORD%'), phonetic keys a GIN index on the
+// *_phon array (@>), combined in one BitmapOr.
 package pgindex

@@ -81,7 +81,8 @@ func Migrate(ctx context.Context, dsn string) error {
 		return fmt.Errorf("pgindex: migrations: %w", err)
 	}
 	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
-		goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
+		goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker),
+		goose.WithGoMigrations(nameWordsMigration))
 	if err != nil {
 		return fmt.Errorf("pgindex: migrations: %w", err)
 	}
@@ -363,7 +364,7 @@ func (x *Index) put(ctx context.Context, tx pgx.Tx, inst *storage.Instance, repl
 	// New instance: upsert study and series (first writer's attributes
 	// win), then insert.
 	s := &inst.Study
-	var studyPK int64
+	var studyPK, studyCount int64
 	err = tx.QueryRow(ctx, `INSERT INTO studies (study_uid,
 		patient_name, patient_name_key, patient_name_words, patient_name_phon,
 		patient_id, issuer_of_patient_id, patient_birth_date,
@@ -372,7 +373,7 @@ func (x *Index) put(ctx context.Context, tx pgx.Tx, inst *storage.Instance, repl
 		study_description, specific_character_set, timezone_offset_from_utc, version, created)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21)
 		ON CONFLICT (study_uid) DO UPDATE SET version = GREATEST(studies.version + 1, EXCLUDED.version)
-		RETURNING study_pk`,
+		RETURNING study_pk, num_instances`,
 		inst.StudyInstanceUID,
 		s.PatientName, storage.NameKey(s.PatientName), nameWords(s.PatientName), namePhonetic(s.PatientName),
 		s.PatientID, s.IssuerOfPatientID, s.PatientBirthDate,
@@ -380,9 +381,18 @@ func (x *Index) put(ctx context.Context, tx pgx.Tx, inst *storage.Instance, repl
 		s.ReferringPhysicianName, storage.NameKey(s.ReferringPhysicianName),
 		nameWords(s.ReferringPhysicianName), namePhonetic(s.ReferringPhysicianName),
 		s.StudyDescription, s.SpecificCharacterSet, s.TimezoneOffsetFromUTC, now.UnixNano(),
-	).Scan(&studyPK)
+	).Scan(&studyPK, &studyCount)
 	if err != nil {
 		return storage.PutResult{}, err
+	}
+	// A study row never stays without instances: a count of 0 is a study
+	// this transaction created (its attributes are final; a racing
+	// creator waits on its row lock and then sees the count), so its name
+	// words go in now (migration 00005).
+	if studyCount == 0 {
+		if err := insertNameWords(ctx, tx, studyPK, s); err != nil {
+			return storage.PutResult{}, err
+		}
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM metadata_cache WHERE study_uid = $1`, inst.StudyInstanceUID); err != nil {
 		return storage.PutResult{}, err

@@ -146,6 +146,11 @@ func condSQL(c storage.Cond, args *sqlArgs) (string, error) {
 		}
 		expr = "(" + strings.Join(parts, " AND ") + ")"
 	case storage.MatchFuzzy:
+		if c.Attr.Keyword == "PatientName" {
+			// study_name_words (00005): index ranges per word.
+			expr = "(" + fuzzyNameSQL("st.study_pk", c.Values, -1, args) + ")"
+			break
+		}
 		fc, ok := fuzzyColumns[c.Attr.Keyword]
 		if !ok {
 			return "", fmt.Errorf("%w: %s: fuzzy matching", storage.ErrUnsupportedMatch, c.Attr.Keyword)
@@ -178,9 +183,31 @@ func condSQL(c storage.Cond, args *sqlArgs) (string, error) {
 // Search answers a QIDO query. See the package documentation for the
 // matching rules.
 func (x *Index) Search(ctx context.Context, q storage.Query) ([]storage.Result, error) {
-	conds, err := storage.ParseConds(q)
+	sql, args, err := searchSQL(q)
 	if err != nil {
 		return nil, fmt.Errorf("pgindex: search: %w", err)
+	}
+	var res []storage.Result
+	switch q.Level {
+	case storage.LevelStudy:
+		res, err = x.searchStudies(ctx, sql, args)
+	case storage.LevelSeries:
+		res, err = x.searchSeries(ctx, sql, args)
+	default:
+		res, err = x.searchInstances(ctx, sql, args)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pgindex: search: %w", err)
+	}
+	return res, nil
+}
+
+// searchSQL returns the statement and arguments of a search; the first
+// argument may be a pgx.QueryExecMode (customPlan).
+func searchSQL(q storage.Query) (string, []any, error) {
+	conds, err := storage.ParseConds(q)
+	if err != nil {
+		return "", nil, err
 	}
 	var args sqlArgs
 	where := []string{"true"}
@@ -190,10 +217,23 @@ func (x *Index) Search(ctx context.Context, q storage.Query) ([]storage.Result, 
 	if q.SeriesInstanceUID != "" && q.Level >= storage.LevelSeries {
 		where = append(where, "se.series_uid = "+args.add(q.SeriesInstanceUID))
 	}
+	// A study search with a fuzzy PatientName reads its keys from
+	// study_name_words (00005): the ranges of one word, in search order,
+	// drive it; the other conditions filter.
+	var (
+		driver []string
+		words  string
+	)
 	for _, c := range conds {
+		if q.Level == storage.LevelStudy && driver == nil && c.Kind == storage.MatchFuzzy && c.Attr.Keyword == "PatientName" {
+			d := driverWord(c.Values)
+			words = fuzzyWordRows(c.Values[d], &args)
+			driver = []string{fuzzyNameSQL("w.study_pk", c.Values, d, &args)}
+			continue
+		}
 		expr, err := condSQL(c, &args)
 		if err != nil {
-			return nil, fmt.Errorf("pgindex: search: %w", err)
+			return "", nil, err
 		}
 		where = append(where, expr)
 	}
@@ -203,26 +243,28 @@ func (x *Index) Search(ctx context.Context, q storage.Query) ([]storage.Result, 
 	}
 	limit = min(limit, maxLimit)
 	page := " LIMIT " + args.add(limit) + " OFFSET " + args.add(max(q.Offset, 0))
-	cond := strings.Join(where, " AND ")
-
-	var res []storage.Result
 	switch q.Level {
 	case storage.LevelStudy:
-		if customPlan(conds) {
-			args = append(sqlArgs{pgx.QueryExecModeDescribeExec}, args...)
+		keys := studyKeys
+		if driver != nil {
+			keys = wordKeys
+			if len(where) > 1 { // other conditions on the study row
+				keys = wordKeysJoin
+			}
+			where = append(driver, where...)
+			keys = strings.Replace(keys, "{words}", words, 1)
 		}
-		res, err = x.searchStudies(ctx, studyQuery(cond, page, !q.OmitMetadata), args)
+		sql := studyQuery(keys, strings.Join(where, " AND "), page, !q.OmitMetadata)
+		if customPlan(conds) {
+			return sql, append([]any{pgx.QueryExecModeDescribeExec}, args...), nil
+		}
+		return sql, args, nil
 	case storage.LevelSeries:
-		res, err = x.searchSeries(ctx, seriesQuery(cond, page, !q.OmitMetadata), args)
+		return seriesQuery(strings.Join(where, " AND "), page, !q.OmitMetadata), args, nil
 	case storage.LevelInstance:
-		res, err = x.searchInstances(ctx, instanceQuery(cond, page, !q.OmitMetadata), args)
-	default:
-		return nil, fmt.Errorf("pgindex: search: %w: level %v", storage.ErrBadQuery, q.Level)
+		return instanceQuery(strings.Join(where, " AND "), page, !q.OmitMetadata), args, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("pgindex: search: %w", err)
-	}
-	return res, nil
+	return "", nil, fmt.Errorf("%w: level %v", storage.ErrBadQuery, q.Level)
 }
 
 const studyOrder = `st.study_date DESC, st.study_time DESC, st.study_pk`
@@ -235,15 +277,34 @@ const studyOrder = `st.study_date DESC, st.study_time DESC, st.study_pk`
 // that is not returned (the name range with the sort key; the date walk
 // with the fuzzy name and modality columns); the rows and the
 // representative are read for the returned page only.
-func studyQuery(where, page string, rep bool) string {
+//
+// The keys come from the studies table, or, for a fuzzy PatientName, from
+// one query word's rows in study_name_words ({words}: the word range
+// UNION ALL the phonetic key, two index-only scans, where an OR would be
+// a bitmap heap scan), joined to the study row only when other
+// conditions need it. Two words of a name may match the same query word:
+// GROUP BY the sort key (which includes study_pk) removes the
+// duplicates. {where}: the other conditions.
+const (
+	studyKeys = `SELECT st.study_pk, st.study_date, st.study_time FROM studies st
+			WHERE {where} ORDER BY ` + studyOrder
+	wordKeys = `SELECT w.study_pk, w.study_date, w.study_time FROM ({words}) w
+			WHERE {where} GROUP BY w.study_date, w.study_time, w.study_pk
+			ORDER BY w.study_date DESC, w.study_time DESC, w.study_pk`
+	wordKeysJoin = `SELECT w.study_pk, w.study_date, w.study_time FROM ({words}) w
+			JOIN studies st ON st.study_pk = w.study_pk
+			WHERE {where} GROUP BY w.study_date, w.study_time, w.study_pk
+			ORDER BY w.study_date DESC, w.study_time DESC, w.study_pk`
+)
+
+func studyQuery(keys, where, page string, rep bool) string {
 	meta := `NULL::bytea`
 	if rep {
 		meta = `(SELECT c.metadata FROM instances c WHERE c.study_pk = st.study_pk ORDER BY c.instance_pk LIMIT 1)`
 	}
 	return `SELECT st.study_uid, ` + studyAttrCols + `,
 		st.num_series, st.num_instances, st.modalities, st.sop_classes, ` + meta + `
-		FROM (SELECT st.study_pk, st.study_date, st.study_time FROM studies st
-			WHERE ` + where + ` ORDER BY ` + studyOrder + page + `) k
+		FROM (` + strings.Replace(keys, "{where}", where, 1) + page + `) k
 		JOIN studies st ON st.study_pk = k.study_pk
 		ORDER BY k.study_date DESC, k.study_time DESC, k.study_pk`
 }
@@ -253,10 +314,12 @@ func studyQuery(where, page string, rep bool) string {
 // prepared statement's generic plan: how many studies a fuzzy name or a
 // modality matches decides between the date walk (common values) and
 // the GIN index plus a sort (rare ones), and a generic plan takes the
-// walk for every value, reading the whole index for a rare one.
+// walk for every value, reading the whole index for a rare one. A fuzzy
+// PatientName needs no such choice: its keys always come from the
+// ranges of study_name_words (searchSQL).
 func customPlan(conds []storage.Cond) bool {
 	for _, c := range conds {
-		if c.Kind == storage.MatchFuzzy || c.Attr.Keyword == "ModalitiesInStudy" {
+		if (c.Kind == storage.MatchFuzzy && c.Attr.Keyword != "PatientName") || c.Attr.Keyword == "ModalitiesInStudy" {
 			return true
 		}
 	}
@@ -369,39 +432,14 @@ func (x *Index) searchInstances(ctx context.Context, sql string, args []any) ([]
 // Explain returns PostgreSQL's EXPLAIN (ANALYZE, BUFFERS) output for the
 // statement Search runs for q (benchmarks and docs).
 func (x *Index) Explain(ctx context.Context, q storage.Query) (string, error) {
-	conds, err := storage.ParseConds(q)
+	sql, args, err := searchSQL(q)
 	if err != nil {
 		return "", err
 	}
-	var args sqlArgs
-	where := []string{"true"}
-	if q.StudyInstanceUID != "" {
-		where = append(where, "st.study_uid = "+args.add(q.StudyInstanceUID))
-	}
-	if q.SeriesInstanceUID != "" && q.Level >= storage.LevelSeries {
-		where = append(where, "se.series_uid = "+args.add(q.SeriesInstanceUID))
-	}
-	for _, c := range conds {
-		expr, err := condSQL(c, &args)
-		if err != nil {
-			return "", err
+	if len(args) > 0 {
+		if _, ok := args[0].(pgx.QueryExecMode); ok {
+			args = args[1:]
 		}
-		where = append(where, expr)
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	page := " LIMIT " + args.add(min(limit, maxLimit)) + " OFFSET " + args.add(max(q.Offset, 0))
-	cond := strings.Join(where, " AND ")
-	var sql string
-	switch q.Level {
-	case storage.LevelStudy:
-		sql = studyQuery(cond, page, !q.OmitMetadata)
-	case storage.LevelSeries:
-		sql = seriesQuery(cond, page, !q.OmitMetadata)
-	default:
-		sql = instanceQuery(cond, page, !q.OmitMetadata)
 	}
 	rows, err := x.pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+sql, args...)
 	if err != nil {

@@ -65,8 +65,8 @@
 //
 // # Schema and policies
 //
-// Migrations are embedded (migrations/*.sql) and applied with goose on
-// Open. Study and series attributes: the first instance to create the
+// Migrations are embedded (migrations/*.sql, and the Go migration
+// 00005 in namewords.go) and applied with goose on Open. Study and series attributes: the first instance to create the
 // row wins; later instances do not change them (a study's attributes do
 // not flip with the arrival order of its instances' corrections; a
 // replace rewrites the instance row only). NumberOfStudyRelatedSeries/
@@ -92,8 +92,15 @@
 // statement too (StudyDate and StudyTime in one query
 // are matched independently, not as one combined date-time range). Fuzzy
 // person name matching: every query word must start some component of
-// the name (family, given, middle... split on ^, = and spaces),
-// case-insensitively. Limit: 1000 when 0, at most 10000.
+// the name (family, given, middle... split on ^, =, spaces and commas:
+// storage.NameWords), case-insensitively. For PatientName the components
+// are rows of study_name_words (migration 00005, namewords.go: one row
+// per study and word with the study's sort key, written with the study
+// row, deleted with it), so a word is the index range word >= w AND
+// word < PrefixEnd(w); a study search takes its page keys from one
+// word's range (the longest word), the other words and keys filtering
+// it. ReferringPhysicianName is matched with GLOB on the name key.
+// Limit: 1000 when 0, at most 10000.
 //
 // # Prepared statements
 //

@@ -130,7 +130,8 @@ func (x *Index) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqliteindex: migrations: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, x.w, sub, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(goose.DialectSQLite3, x.w, sub, goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(nameWordsMigration))
 	if err != nil {
 		return fmt.Errorf("sqliteindex: migrations: %w", err)
 	}
@@ -326,7 +327,7 @@ const (
 		specific_character_set, timezone_offset_from_utc, version, created)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (study_uid) DO UPDATE SET version = max(studies.version + 1, excluded.version)
-		RETURNING study_pk`
+		RETURNING study_pk, num_instances`
 	sqlDeleteCache  = `DELETE FROM metadata_cache WHERE study_uid = ?`
 	sqlInsertSeries = `INSERT INTO series (study_pk, series_uid,
 		modality, series_number, series_description, series_date, series_time,
@@ -380,7 +381,7 @@ func recount(ctx context.Context, tx *sql.Tx, studyPK int64) error {
 	return err
 }
 
-var putStatements = []string{sqlLookup, sqlInsertStudy, sqlDeleteCache, sqlInsertSeries, sqlInsertInstance, sqlCountSeries, sqlCountStudy}
+var putStatements = []string{sqlLookup, sqlInsertStudy, sqlDeleteCache, sqlInsertSeries, sqlInsertInstance, sqlCountSeries, sqlCountStudy, sqlInsertNameWord}
 
 // prepare prepares the hot write statements on the write connection,
 // before the writer owns it.
@@ -457,16 +458,24 @@ func (x *Index) put(ctx context.Context, tx *sql.Tx, inst *storage.Instance, val
 	// New instance: upsert study and series (first writer's attributes
 	// win), then insert.
 	s := &inst.Study
-	var studyPK int64
+	var studyPK, studyCount int64
 	err = x.stmt(ctx, tx, sqlInsertStudy).QueryRowContext(ctx,
 		inst.StudyInstanceUID,
 		s.PatientName, storage.NameKey(s.PatientName), s.PatientID, s.IssuerOfPatientID, s.PatientBirthDate,
 		s.PatientSex, s.StudyDate, s.StudyTime, s.AccessionNumber, s.StudyID,
 		s.ReferringPhysicianName, storage.NameKey(s.ReferringPhysicianName), s.StudyDescription,
 		s.SpecificCharacterSet, s.TimezoneOffsetFromUTC, now.UnixNano(), now.UnixNano(),
-	).Scan(&studyPK)
+	).Scan(&studyPK, &studyCount)
 	if err != nil {
 		return storage.PutResult{}, err
+	}
+	// A study row never stays without instances: a count of 0 is a study
+	// this put created (its attributes are final), so its name words go
+	// in now (migration 00005).
+	if studyCount == 0 {
+		if err := x.insertNameWords(ctx, tx, studyPK, s); err != nil {
+			return storage.PutResult{}, err
+		}
 	}
 	if _, err := x.stmt(ctx, tx, sqlDeleteCache).ExecContext(ctx, inst.StudyInstanceUID); err != nil {
 		return storage.PutResult{}, err

@@ -3,6 +3,7 @@ package storagetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -371,6 +372,8 @@ func TestIndex(t *testing.T, newIndex func(t *testing.T) storage.Index) {
 	})
 
 	t.Run("ComputedMaintained", func(t *testing.T) { testComputedMaintained(t, newIndex(t)) })
+	t.Run("FuzzyName", func(t *testing.T) { testFuzzyName(t, newIndex(t)) })
+	t.Run("FuzzyNameMaintained", func(t *testing.T) { testFuzzyNameMaintained(t, newIndex(t)) })
 
 	t.Run("OmitMetadata", func(t *testing.T) {
 		x := newIndex(t)
@@ -924,4 +927,153 @@ func testSearch(t *testing.T, x storage.Index) {
 			}
 		})
 	}
+}
+
+// fuzzySearch runs a fuzzy PatientName search at level (and extra
+// matching keys) and returns the result UIDs.
+func fuzzySearch(t *testing.T, x storage.Index, q storage.Query, name string) []string {
+	t.Helper()
+	q.FuzzyMatching = true
+	q.Matches = append([]storage.Match{{Tag: storage.TagPatientName, Value: name}}, q.Matches...)
+	res, err := x.Search(t.Context(), q)
+	if err != nil {
+		t.Fatalf("Search(fuzzy %q): %v", name, err)
+	}
+	return resultUIDs(q.Level, res)
+}
+
+// testFuzzyName covers fuzzy PatientName edge cases: several words,
+// words matching the same or several components of one name, accents
+// and case, separators, paging, other keys beside it, and the series
+// and instance levels. The cases are chosen so that the phonetic keys
+// of a backend that adds them (pgindex) change nothing.
+func testFuzzyName(t *testing.T, x storage.Index) {
+	study := func(uid, name, date string) *storage.Instance {
+		inst := NewTestInstance(uid, uid+".1", uid+".1.1")
+		inst.Study.PatientName, inst.Study.StudyDate, inst.Study.StudyTime = name, date, "120000"
+		inst.Study.PatientSex = "F"
+		if strings.HasSuffix(uid, "1") {
+			inst.Study.PatientSex = "M"
+		}
+		return inst
+	}
+	putAll(t, x, []*storage.Instance{
+		study("2.1", "Smith^Smithers", "20200101"),    // two components start with SMI
+		study("2.2", "SMITH^JANE^^DR", "20200102"),    // empty component
+		study("2.3", "Östlund^Åsa Maria", "20200103"), // accents, space inside a component
+		study("2.4", "Jones, Bob", "20200104"),        // comma between components
+		study("2.5", "Smithson^John=スミス^ジョン", "20200105"),
+		study("2.6", "", "20200106"),
+	})
+	for _, c := range []struct {
+		name  string
+		query string
+		q     storage.Query
+		want  []string
+	}{
+		{"one study once for two matching components", "smi", storage.Query{}, []string{"2.5", "2.2", "2.1"}},
+		{"whole word", "smithers", storage.Query{}, []string{"2.1"}},
+		{"two words, same component", "smi smith", storage.Query{}, []string{"2.5", "2.2", "2.1"}},
+		{"two words, two components", "smith jane", storage.Query{}, []string{"2.2"}},
+		{"word order does not matter", "jane smith", storage.Query{}, []string{"2.2"}},
+		{"repeated word", "jane jane", storage.Query{}, []string{"2.2"}},
+		{"one word matches nothing", "smith nobody", storage.Query{}, []string{}},
+		{"separators in the query", "SMITH^J", storage.Query{}, []string{"2.5", "2.2"}},
+		{"suffix component", "dr", storage.Query{}, []string{"2.2"}},
+		{"not inside a component", "mith", storage.Query{}, []string{}},
+		{"accented, lower case", "östl", storage.Query{}, []string{"2.3"}},
+		{"accented, upper case", "ÅSA", storage.Query{}, []string{"2.3"}},
+		{"space inside a component", "maria åsa", storage.Query{}, []string{"2.3"}},
+		{"accents are not folded", "ost", storage.Query{}, []string{}},
+		{"comma separates components", "bob", storage.Query{}, []string{"2.4"}},
+		{"comma, family name", "jones", storage.Query{}, []string{"2.4"}},
+		{"ideographic representation", "スミ", storage.Query{}, []string{"2.5"}},
+		{"with another key", "smi", storage.Query{Matches: []storage.Match{{Tag: storage.TagPatientSex, Value: "M"}}}, []string{"2.1"}},
+		{"with a date range", "smi", storage.Query{Matches: []storage.Match{{Tag: storage.TagStudyDate, Value: "20200102-20200104"}}}, []string{"2.2"}},
+		{"with the study path", "smith", storage.Query{StudyInstanceUID: "2.2"}, []string{"2.2"}},
+		{"limit", "smi", storage.Query{Limit: 2}, []string{"2.5", "2.2"}},
+		{"offset", "smi", storage.Query{Limit: 2, Offset: 1}, []string{"2.2", "2.1"}},
+		{"offset past the matches", "smi", storage.Query{Offset: 3}, []string{}},
+		{"series level", "smi", storage.Query{Level: storage.LevelSeries}, []string{"2.1.1", "2.2.1", "2.5.1"}},
+		{"instance level, two words", "smith jane", storage.Query{Level: storage.LevelInstance}, []string{"2.2.1.1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			q := c.q
+			if q.Level == 0 {
+				q.Level = storage.LevelStudy
+			}
+			got := fuzzySearch(t, x, q, c.query)
+			if q.Level == storage.LevelSeries {
+				slices.Sort(got) // series order: by number, then insertion
+			}
+			if diff := cmp.Diff(c.want, got); diff != "" {
+				t.Errorf("fuzzy %q mismatch (-want +got):\n%s", c.query, diff)
+			}
+		})
+	}
+}
+
+// testFuzzyNameMaintained checks that fuzzy PatientName matching follows
+// puts, replaces and deletes: a study's name is its first instance's, a
+// deleted study is not found, and a study created again under the same
+// UID is found by its new name only.
+func testFuzzyNameMaintained(t *testing.T, x storage.Index) {
+	ctx := t.Context()
+	find := func(name string, want ...string) {
+		t.Helper()
+		if want == nil {
+			want = []string{}
+		}
+		if diff := cmp.Diff(want, fuzzySearch(t, x, storage.Query{Level: storage.LevelStudy}, name)); diff != "" {
+			t.Errorf("fuzzy %q mismatch (-want +got):\n%s", name, diff)
+		}
+	}
+	a := NewTestInstance("3.1", "3.1.1", "3.1.1.1")
+	a.Study.PatientName = "Walker^Anne"
+	b := NewTestInstance("3.1", "3.1.2", "3.1.2.1")
+	b.Study.PatientName = "Other^Name" // not the first instance: the study keeps its name
+	putAll(t, x, []*storage.Instance{a, b})
+	find("walk ann", "3.1")
+	find("other")
+
+	// Replacing an instance (even the first) keeps the study's name.
+	r := NewTestInstance("3.1", "3.1.1", "3.1.1.1")
+	r.Study.PatientName = "Replaced^Person"
+	r.SHA256, r.BlobKey = strings.Repeat("e", 64), "blob-replaced"
+	if _, err := x.PutInstance(ctx, r, true); err != nil {
+		t.Fatal(err)
+	}
+	find("walker", "3.1")
+	find("replaced")
+
+	// Deleting one instance keeps the study and its name.
+	if _, err := x.Delete(ctx, "3.1", "3.1.2", "3.1.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	find("anne", "3.1")
+
+	// Deleting the last instance deletes the study and its words: an
+	// older study of the same name fills a page of one.
+	older := NewTestInstance("3.2", "3.2.1", "3.2.1.1")
+	older.Study.PatientName, older.Study.StudyDate = "Walker^Older", "20100101"
+	putAll(t, x, []*storage.Instance{older})
+	if _, err := x.Delete(ctx, "3.1", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	find("anne")
+	if diff := cmp.Diff([]string{"3.2"}, fuzzySearch(t, x, storage.Query{Level: storage.LevelStudy, Limit: 1}, "walker")); diff != "" {
+		t.Errorf("fuzzy walker, limit 1, after delete (-want +got):\n%s", diff)
+	}
+	if _, err := x.Delete(ctx, "3.2", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	find("walker")
+
+	// The same study UID stored again, under another name.
+	c := NewTestInstance("3.1", "3.1.3", "3.1.3.1")
+	c.Study.PatientName = "Newman^Walt"
+	putAll(t, x, []*storage.Instance{c})
+	find("walker")
+	find("walt", "3.1")
+	find("newman walt", "3.1")
 }
