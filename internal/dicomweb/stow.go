@@ -84,6 +84,7 @@ func (h *Handler) storeInstances(c echo.Context) error {
 	for study := range res.changedStudies() { // even if the client hung up: what is stored stays
 		h.changed(study, res.base)
 	}
+	h.purgeThumbnails(ctx, res.replacedSHAs) // thumbnails of replaced bytes are never served again
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -186,6 +187,8 @@ type stowResult struct {
 	stored      []storedItem
 	failed      []failedItem
 	broken      error // the multipart body broke off
+	// replacedSHAs are the SHA-256s of instances a replace overwrote.
+	replacedSHAs []string
 }
 
 type storedItem struct {
@@ -217,6 +220,9 @@ func (r *stowResult) add(sr storage.StoreResult, err error) {
 		return
 	}
 	in := sr.Instance
+	if sr.ReplacedSHA256 != "" {
+		r.replacedSHAs = append(r.replacedSHAs, sr.ReplacedSHA256)
+	}
 	r.stored = append(r.stored, storedItem{class: in.SOPClassUID, sop: in.SOPInstanceUID, series: in.SeriesInstanceUID, study: in.StudyInstanceUID, duplicate: sr.Duplicate})
 }
 

@@ -1,6 +1,7 @@
 package dicomweb
 
 import (
+	"github.com/cloudpacs/pacs/internal/storage"
 	"net/http"
 	"strings"
 	"testing"
@@ -164,6 +165,18 @@ func TestSTOW_conflictingBytes(t *testing.T) {
 		s.archive.ReplaceOnConflict = replace
 		f := readCorpus(t, "images/ct_small_signed_no_window.dcm")
 		s.store(t, "images/ct_small_signed_no_window.dcm")
+		// A cached thumbnail of the first bytes, which a replace must drop.
+		if r := s.do(t, "GET", instPath(t, "images/ct_small_signed_no_window.dcm")+"/thumbnail", nil, nil); r.status != 200 {
+			t.Fatalf("thumbnail: %d %s", r.status, r.body)
+		}
+		thumbs := func() int {
+			n := 0
+			s.archive.Blobs.List(t.Context(), "thumbs/", func(storage.BlobInfo) error { n++; return nil })
+			return n
+		}
+		if thumbs() != 1 {
+			t.Fatalf("%d cached thumbnails, want 1", thumbs())
+		}
 		changed := append([]byte(nil), f...)
 		changed[len(changed)-1] ^= 0xFF // a pixel value: same UIDs, different bytes
 		body, ct := multipartBody(t, `"application/dicom"`, part{"application/dicom", changed})
@@ -171,6 +184,9 @@ func TestSTOW_conflictingBytes(t *testing.T) {
 		if replace {
 			if r.status != 200 {
 				t.Fatalf("replace policy: status %d: %s", r.status, r.body)
+			}
+			if n := thumbs(); n != 0 {
+				t.Errorf("replace left %d cached thumbnails of the old bytes", n)
 			}
 			continue
 		}

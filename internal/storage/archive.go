@@ -32,6 +32,8 @@ type StoreResult struct {
 	Instance  Instance
 	Duplicate bool // the same bytes were already stored; nothing changed
 	Replaced  bool // different bytes under the same UID replaced the old instance
+	// ReplacedSHA256 is the SHA-256 of the replaced instance, when Replaced.
+	ReplacedSHA256 string
 }
 
 // ErrChecksum marks a stored object whose bytes no longer hash to the
@@ -213,7 +215,7 @@ func (p *Pending) Commit(ctx context.Context) (StoreResult, error) {
 	}
 	out := StoreResult{Instance: res.Stored, Duplicate: res.Duplicate}
 	if res.ReplacedBlobKey != "" {
-		out.Replaced = true
+		out.Replaced, out.ReplacedSHA256 = true, res.ReplacedSHA256
 		a.deleteBlob(ctx, res.ReplacedBlobKey)
 	}
 	return out, nil

@@ -164,6 +164,9 @@ type PutResult struct {
 	// ReplacedBlobKey is the blob key of the row that a replace policy
 	// overwrote; the caller deletes that blob after the commit.
 	ReplacedBlobKey string
+	// ReplacedSHA256 is the SHA-256 of the row a replace overwrote (what
+	// caches keyed by content, such as thumbnails, drop).
+	ReplacedSHA256 string
 }
 
 // Level is a QIDO query level.

@@ -425,7 +425,7 @@ func (x *Index) put(ctx context.Context, tx *sql.Tx, inst *storage.Instance, val
 		if err := recount(ctx, tx, existingStudyPK); err != nil { // the SOP class may have changed
 			return storage.PutResult{}, err
 		}
-		res := storage.PutResult{Stored: *inst}
+		res := storage.PutResult{Stored: *inst, ReplacedSHA256: oldSHA}
 		if oldKey != inst.BlobKey {
 			res.ReplacedBlobKey = oldKey
 		}

@@ -225,8 +225,8 @@ func TestIndex(t *testing.T, newIndex func(t *testing.T) storage.Index) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Duplicate || res.ReplacedBlobKey != inst.BlobKey {
-			t.Fatalf("PutInstance(replace) = %+v, want ReplacedBlobKey %q", res, inst.BlobKey)
+		if res.Duplicate || res.ReplacedBlobKey != inst.BlobKey || res.ReplacedSHA256 != inst.SHA256 {
+			t.Fatalf("PutInstance(replace) = %+v, want ReplacedBlobKey %q, ReplacedSHA256 %q", res, inst.BlobKey, inst.SHA256)
 		}
 		got, err := x.Instance(t.Context(), "", "", "1.9.1.1")
 		if err != nil {
