@@ -7,7 +7,7 @@
 // data):
 //
 //	instances/
-//	  ab/cd/<32 hex>.dcm   one stored Part 10 object, byte-exact as received
+//	  ab/<32 hex>.dcm      one stored Part 10 object, byte-exact as received
 //
 // Commit order: blob written and committed (durable) first, index row
 // second; the row is the commit point. A blob no row references is

@@ -10,14 +10,22 @@ import (
 // InstancePrefix is the key prefix of every stored instance object.
 const InstancePrefix = "instances/"
 
-// newInstanceKey returns a fresh random instance key with a two-level
-// fan-out: "instances/ab/cd/<32 hex>.dcm". Keys never carry UIDs, which
-// can hold patient data.
+// newInstanceKey returns a fresh random instance key with a one-level,
+// 256-way fan-out: "instances/ab/<32 hex>.dcm". Keys never carry UIDs,
+// which can hold patient data.
+//
+// One level, not two: on a folder store every new folder costs a mkdir and
+// an fsync of its parent, and with 65,536 folders nearly every instance of
+// a young archive paid that (measured: STOW of 1,400 small instances 13-25%
+// faster with 256 folders, three alternating runs). 256 folders keep ten
+// million instances at about 40,000 files a folder, which ext4 and XFS
+// index without trouble. Keys are opaque to the index, so objects stored
+// under the older two-level keys stay valid.
 func newInstanceKey() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	h := hex.EncodeToString(b[:])
-	return InstancePrefix + h[0:2] + "/" + h[2:4] + "/" + h + ".dcm"
+	return InstancePrefix + h[0:2] + "/" + h + ".dcm"
 }
 
 // CheckKey reports whether key is acceptable to every BlobStore: a

@@ -1,8 +1,8 @@
 // Package fsblob is a storage.BlobStore on a local folder, the default
 // blob store of the embedded deployment.
 //
-// Keys map to paths under the root ("instances/ab/cd/<hex>.dcm" ->
-// root/instances/ab/cd/<hex>.dcm). Writes go to a temporary file in the
+// Keys map to paths under the root ("instances/ab/<hex>.dcm" ->
+// root/instances/ab/<hex>.dcm). Writes go to a temporary file in the
 // target folder (name ".tmp-*.partial", never listed), which Commit
 // syncs, renames over the final name and makes durable by syncing the
 // folder. A crash leaves at worst a temporary file; Sweep removes old ones.
