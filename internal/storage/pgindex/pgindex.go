@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/klauspost/compress/zstd"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
@@ -144,30 +143,10 @@ func (x *Index) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	}
 }
 
-// Compression of metadata documents. EncodeAll/DecodeAll are safe for
-// concurrent use.
-var (
-	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
-)
+// compress and decompress are the shared metadata document codec.
+var compress = storage.CompressDoc
 
-func compress(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return zenc.EncodeAll(b, make([]byte, 0, len(b)/4+64))
-}
-
-func decompress(b []byte) ([]byte, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	out, err := zdec.DecodeAll(b, nil)
-	if err != nil {
-		return nil, fmt.Errorf("pgindex: decompress: %w", err)
-	}
-	return out, nil
-}
+func decompress(b []byte) ([]byte, error) { return storage.DecompressDoc(nil, b) }
 
 // isNumber is the *_int column of an IS attribute: NULL when empty, the
 // value when it is an integer, 0 otherwise (as SQLite's CAST would give).
@@ -229,15 +208,8 @@ func scanInstance(s pgx.Row) (*storage.Instance, error) {
 		return nil, err
 	}
 	inst.Created = time.Unix(0, created).UTC()
-	var err error
-	if inst.Frames, err = storage.DecodeFrames(frames); err != nil {
-		return nil, fmt.Errorf("pgindex: instance %s: %w", inst.SOPInstanceUID, err)
-	}
-	if inst.Bulk, err = storage.DecodeBulk(bulk); err != nil {
-		return nil, fmt.Errorf("pgindex: instance %s: %w", inst.SOPInstanceUID, err)
-	}
-	if inst.Metadata, err = decompress(meta); err != nil {
-		return nil, err
+	if err := storage.DecodeStored(&inst, frames, bulk, meta); err != nil {
+		return nil, fmt.Errorf("pgindex: %w", err)
 	}
 	return &inst, nil
 }
@@ -750,7 +722,7 @@ func (x *Index) EachMetadata(ctx context.Context, study, series string, fn func(
 		n++
 		buf = buf[:0]
 		if len(meta) > 0 {
-			if buf, err = zdec.DecodeAll(meta, buf); err != nil {
+			if buf, err = storage.DecompressDoc(buf, meta); err != nil {
 				return fmt.Errorf("pgindex: metadata of %s: decompress: %w", sopUID, err)
 			}
 		}

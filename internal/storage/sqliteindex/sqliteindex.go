@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers driver "sqlite"
 
@@ -175,30 +174,10 @@ func (x *Index) now() time.Time {
 	return time.Now()
 }
 
-// Compression of metadata documents. EncodeAll/DecodeAll are safe for
-// concurrent use.
-var (
-	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
-)
+// compress and decompress are the shared metadata document codec.
+var compress = storage.CompressDoc
 
-func compress(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return zenc.EncodeAll(b, make([]byte, 0, len(b)/4+64))
-}
-
-func decompress(b []byte) ([]byte, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	out, err := zdec.DecodeAll(b, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sqliteindex: decompress: %w", err)
-	}
-	return out, nil
-}
+func decompress(b []byte) ([]byte, error) { return storage.DecompressDoc(nil, b) }
 
 // Column lists, kept in the order of the attribute structs.
 
@@ -250,15 +229,8 @@ func scanInstance(s scanner) (*storage.Instance, error) {
 	}
 	inst.Created = time.Unix(0, created).UTC()
 	inst.Encapsulated, inst.Deflated, inst.BigEndian = enc, defl, big
-	var err error
-	if inst.Frames, err = storage.DecodeFrames(frames); err != nil {
-		return nil, fmt.Errorf("sqliteindex: instance %s: %w", inst.SOPInstanceUID, err)
-	}
-	if inst.Bulk, err = storage.DecodeBulk(bulk); err != nil {
-		return nil, fmt.Errorf("sqliteindex: instance %s: %w", inst.SOPInstanceUID, err)
-	}
-	if inst.Metadata, err = decompress(meta); err != nil {
-		return nil, err
+	if err := storage.DecodeStored(&inst, frames, bulk, meta); err != nil {
+		return nil, fmt.Errorf("sqliteindex: %w", err)
 	}
 	return &inst, nil
 }
@@ -651,7 +623,7 @@ func (x *Index) EachMetadata(ctx context.Context, study, series string, fn func(
 	for _, r := range ordered {
 		buf = buf[:0]
 		if len(r.meta) > 0 {
-			if buf, err = zdec.DecodeAll(r.meta, buf); err != nil {
+			if buf, err = storage.DecompressDoc(buf, r.meta); err != nil {
 				return fmt.Errorf("sqliteindex: metadata of %s: decompress: %w", r.sop, err)
 			}
 		}
