@@ -34,13 +34,7 @@ s3_started=
 
 cleanup() {
 	local pid
-	for pid in "${pids[@]}"; do
-		if kill -0 "$pid" 2>/dev/null; then
-			kill "$pid" 2>/dev/null || true
-			for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-			kill -9 "$pid" 2>/dev/null || true
-		fi
-	done
+	for pid in "${pids[@]}"; do stop_pid "$pid"; done
 	ORTHANC_DIR=$tmp/orthanc scripts/orthanc.sh stop >/dev/null 2>&1 || true
 	[[ -z $s3_started ]] || scripts/s3.sh stop >/dev/null 2>&1 || true
 	rm -rf "$tmp"

@@ -61,3 +61,22 @@ apt_install() {
 	"${sudo[@]}" apt-get update -qq
 	"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# stop_pid PID sends SIGTERM, waits up to 10 s, then SIGKILL.
+stop_pid() {
+	local pid=$1 i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+}
+
+# stop_pidfile FILE stops the process whose pid FILE holds, and removes FILE.
+stop_pidfile() {
+	[[ -f $1 ]] || return 0
+	stop_pid "$(cat "$1")"
+	rm -f "$1"
+}

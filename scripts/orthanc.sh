@@ -89,19 +89,7 @@ JSON
 }
 
 stop() {
-	if [[ -f $pidfile ]]; then
-		local pid i
-		pid=$(cat "$pidfile")
-		if kill -0 "$pid" 2>/dev/null; then
-			kill "$pid" 2>/dev/null || true
-			for ((i = 0; i < 100; i++)); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-			kill -9 "$pid" 2>/dev/null || true
-		fi
-		rm -f "$pidfile"
-	fi
+	stop_pidfile "$pidfile"
 	rm -rf "$dir/db"
 }
 
