@@ -224,6 +224,11 @@ func (x *Index) Search(ctx context.Context, q storage.Query) ([]storage.Result, 
 	args = append(args, limit, max(q.Offset, 0))
 	cond := strings.Join(where, " AND ")
 
+	leave, err := x.gate.enter(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: search: %w", err)
+	}
+	defer leave()
 	var res []storage.Result
 	switch q.Level {
 	case storage.LevelStudy:

@@ -32,6 +32,8 @@ type Index struct {
 	stmts map[string]*sql.Stmt
 	// rstmts caches statements prepared on the read pool (query.go).
 	rstmts stmtCache
+	// gate orders the read calls on r (query.go).
+	gate readGate
 	// Now stamps rows and study versions; time.Now when nil.
 	Now func() time.Time
 }
@@ -102,6 +104,7 @@ func Open(ctx context.Context, dsnOrPath string) (*Index, error) {
 		r.SetMaxOpenConns(readConns)
 		r.SetMaxIdleConns(readConns)
 		x.r = r
+		x.gate = make(readGate, readConns)
 	}
 	if err := x.prepare(ctx); err != nil {
 		x.Close()
@@ -498,6 +501,11 @@ func (x *Index) Instance(ctx context.Context, study, series, sop string) (*stora
 const instanceWhere = ` WHERE i.sop_instance_uid = ? AND (? = '' OR st.study_uid = ?) AND (? = '' OR se.series_uid = ?)`
 
 func (x *Index) instance(ctx context.Context, cols, study, series, sop string) (*storage.Instance, error) {
+	leave, err := x.gate.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	inst, err := scanInstance(x.queryRow(ctx, `SELECT `+cols+instanceFrom+instanceWhere,
 		sop, study, study, series, series))
 	if err != nil {
@@ -533,6 +541,11 @@ func (x *Index) Instances(ctx context.Context, study, series string) ([]*storage
 }
 
 func (x *Index) instances(ctx context.Context, cols, study, series string) ([]*storage.Instance, error) {
+	leave, err := x.gate.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	rows, err := x.query(ctx, `SELECT `+cols+instanceFrom+`
 		WHERE st.study_uid = ? AND (? = '' OR se.series_uid = ?)
 		ORDER BY `+seriesOrder+`, `+instanceOrder, study, series, series)
@@ -565,6 +578,11 @@ var _ storage.MetadataLister = (*Index)(nil)
 // snapshot): sorting rows that carry the blobs makes SQLite spill its
 // sorter to disk. One buffer is reused for decompression.
 func (x *Index) EachMetadata(ctx context.Context, study, series string, fn func(seriesUID, sopUID string, metadata []byte) error) error {
+	leave, err := x.gate.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer leave()
 	tx, err := x.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("sqliteindex: metadata: %w", err)
@@ -720,8 +738,13 @@ func (x *Index) delete(ctx context.Context, tx *sql.Tx, study, series, sop strin
 
 // StudyVersion returns the study's version counter.
 func (x *Index) StudyVersion(ctx context.Context, study string) (int64, error) {
+	leave, err := x.gate.enter(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer leave()
 	var v int64
-	err := x.queryRow(ctx, `SELECT version FROM studies WHERE study_uid = ?`, study).Scan(&v)
+	err = x.queryRow(ctx, `SELECT version FROM studies WHERE study_uid = ?`, study).Scan(&v)
 	if err != nil {
 		return 0, notFound("study version "+study, err)
 	}
@@ -731,8 +754,13 @@ func (x *Index) StudyVersion(ctx context.Context, study string) (int64, error) {
 // CachedMetadata returns a cached document built from the current
 // version of the study, or ErrNotFound.
 func (x *Index) CachedMetadata(ctx context.Context, study, key string, version int64) ([]byte, error) {
+	leave, err := x.gate.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	var doc []byte
-	err := x.queryRow(ctx, `SELECT c.doc FROM metadata_cache c
+	err = x.queryRow(ctx, `SELECT c.doc FROM metadata_cache c
 		JOIN studies st ON st.study_uid = c.study_uid AND st.version = c.version
 		WHERE c.study_uid = ? AND c.key = ? AND c.version = ?`, study, key, version).Scan(&doc)
 	if err != nil {
@@ -760,6 +788,11 @@ func (x *Index) PutCachedMetadata(ctx context.Context, study, key string, versio
 
 // HasBlob reports whether an instance row references key.
 func (x *Index) HasBlob(ctx context.Context, key string) (bool, error) {
+	leave, err := x.gate.enter(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer leave()
 	var ok bool
 	if err := x.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM instances WHERE blob_key = ?)`, key).Scan(&ok); err != nil {
 		return false, fmt.Errorf("sqliteindex: has blob: %w", err)
