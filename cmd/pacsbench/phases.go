@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -39,7 +40,10 @@ func pick(i, n int) int {
 	return int(x % uint64(n))
 }
 
-// do sends req and reads the whole body; lat runs to the last byte.
+// do sends req and reads the whole body; lat runs to the last byte. The
+// body is read into a pooled buffer: the caller hands it back with
+// release once done with it, so that the client's own garbage collection
+// stays out of the latencies it measures.
 func (b *bench) do(req *http.Request) (status int, body []byte, lat time.Duration, err error) {
 	start := time.Now()
 	resp, err := b.client.Do(req)
@@ -47,9 +51,37 @@ func (b *bench) do(req *http.Request) (status int, body []byte, lat time.Duratio
 		return 0, nil, time.Since(start), err
 	}
 	defer resp.Body.Close()
-	body, err = io.ReadAll(resp.Body)
+	body, err = readAll(*bodyBufs.Get().(*[]byte), resp.Body)
 	lat = time.Since(start)
 	return resp.StatusCode, body, lat, err
+}
+
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// release returns a body from do to the pool.
+func release(body []byte) {
+	if c := cap(body); c > 0 && c <= 16<<20 {
+		body = body[:0]
+		bodyBufs.Put(&body)
+	}
+}
+
+// readAll appends all of r to buf[:0], growing it as needed.
+func readAll(buf []byte, r io.Reader) ([]byte, error) {
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 func (b *bench) get(ctx context.Context, path, accept string) (int, []byte, time.Duration, error) {
@@ -119,6 +151,7 @@ func (b *bench) phaseSTOW(ctx context.Context) result {
 		req.Header.Set("Content-Type", ctype)
 		req.Header.Set("Accept", acceptJSON)
 		status, resp, lat, err := b.do(req)
+		defer release(resp)
 		if err != nil {
 			return lat, 0, 0, err
 		}
@@ -162,6 +195,7 @@ func (b *bench) qido(ctx context.Context, name string, conc int, gen func(i int)
 	do := func(ctx context.Context, i int) (time.Duration, int64, int, error) {
 		q := gen(i)
 		status, body, lat, err := b.get(ctx, q.path, acceptJSON)
+		defer release(body)
 		if err != nil {
 			return lat, 0, 0, err
 		}
@@ -286,6 +320,7 @@ func (b *bench) phaseFrames(ctx context.Context, conc int) result {
 		in := b.ds.insts[stored[pick(i, len(stored))]]
 		path := instancePath(in) + "/frames/1"
 		status, body, lat, err := b.get(ctx, path, acceptFrame)
+		defer release(body)
 		if err != nil {
 			return lat, 0, 0, err
 		}
@@ -311,6 +346,7 @@ func (b *bench) phaseInstance(ctx context.Context, conc int) result {
 		in := b.ds.insts[stored[pick(i, len(stored))]]
 		path := instancePath(in)
 		status, body, lat, err := b.get(ctx, path, acceptInstance)
+		defer release(body)
 		if err != nil {
 			return lat, 0, 0, err
 		}
@@ -335,6 +371,7 @@ func (b *bench) phaseMetadata(ctx context.Context, conc int) result {
 	path := "/studies/" + in.Study + "/series/" + in.Series + "/metadata"
 	do := func(ctx context.Context, i int) (time.Duration, int64, int, error) {
 		status, body, lat, err := b.get(ctx, path, acceptJSON)
+		defer release(body)
 		if err != nil {
 			return lat, 0, 0, err
 		}

@@ -31,8 +31,11 @@ func seriesOf1000(tb testing.TB) (*testServer, string) {
 	return s, "/dicom-web/studies/" + study + "/series/" + series + "/metadata"
 }
 
-// The series metadata of a 1,000-instance series is served in well under
-// 50 ms once built (DESIGN.md decision 4; the target).
+// The series metadata of a 1,000-instance series is served from the
+// precomputed document once built (DESIGN.md decision 4): every request
+// after the first is a cache hit with all 1,000 instances. The timings
+// are logged, not asserted (BenchmarkSeriesMetadata1000 and make bench
+// measure them).
 func TestSeriesMetadata_1000(t *testing.T) {
 	if testing.Short() {
 		t.Skip("indexes 1,000 instances")
@@ -49,10 +52,14 @@ func TestSeriesMetadata_1000(t *testing.T) {
 		start = time.Now()
 		r = s.do(t, "GET", path, map[string]string{"Accept-Encoding": "gzip"}, nil)
 		best = min(best, time.Since(start))
+		if r.status != 200 || r.header.Get("X-Cache") != "hit" {
+			t.Fatalf("repeat request: status %d, X-Cache %q; want 200 from the cache", r.status, r.header.Get("X-Cache"))
+		}
 	}
 	t.Logf("1,000-instance series metadata: first %v (build + gzip + cache), then %v (%d bytes gzip)", first, best, len(r.body))
-	if best > 50*time.Millisecond {
-		t.Errorf("cached series metadata took %v, want < 50 ms", best)
+	plain := s.do(t, "GET", path, nil, nil)
+	if n := len(jsonArray(t, plain.body)); n != 1000 {
+		t.Errorf("series metadata has %d instances, want 1000", n)
 	}
 }
 

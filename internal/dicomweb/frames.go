@@ -228,7 +228,7 @@ func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, 
 		hdr.Set("Content-Location", base+"/frames/"+strconv.Itoa(n))
 		pw, err := mw.CreatePart(hdr)
 		if err == nil {
-			_, err = io.CopyN(pw, rc, size)
+			_, err = copyN(pw, rc, size)
 		}
 		rc.Close()
 		if err != nil {
@@ -316,7 +316,7 @@ func (h *Handler) allFrames(c echo.Context, in *storage.Instance) (io.ReadCloser
 				pw.CloseWithError(err)
 				return
 			}
-			_, err = io.Copy(pw, rc)
+			_, err = copyAll(pw, rc)
 			rc.Close()
 			if err != nil {
 				pw.CloseWithError(err)
@@ -433,7 +433,7 @@ func (h *Handler) serveBulk(c echo.Context, in *storage.Instance, path string, s
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(pw, io.MultiReader(&first, rs)); err != nil {
+	if _, err := copyAll(pw, io.MultiReader(&first, rs)); err != nil {
 		return err
 	}
 	return mw.Close()

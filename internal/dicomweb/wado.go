@@ -236,7 +236,7 @@ func (h *Handler) streamInstances(c echo.Context, insts []*storage.Instance, ch 
 func (h *Handler) copyInstance(ctx context.Context, w io.Writer, rc io.Reader, in *storage.Instance, ts string) error {
 	switch {
 	case ts == in.TransferSyntaxUID:
-		_, err := io.Copy(w, rc)
+		_, err := copyAll(w, rc)
 		return err
 	case !in.Encapsulated:
 		return dcm.ToExplicitLE(w, rc)
