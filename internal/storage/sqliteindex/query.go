@@ -73,6 +73,12 @@ func (x *Index) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 }
 
 // queryRow is query for one row.
+//
+// The point lookups (one row by a unique key, tens of microseconds) pass
+// context.WithoutCancel(ctx) after the gate has checked ctx: with a
+// cancellable context, database/sql and the driver each start a goroutine
+// per query to watch it, two goroutine wake-ups that cost more than the
+// lookup itself on a small GET.
 func (x *Index) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	if st := x.rstmts.get(ctx, x.r, q); st != nil {
 		return st.QueryRowContext(ctx, args...)

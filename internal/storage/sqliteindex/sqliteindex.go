@@ -506,7 +506,7 @@ func (x *Index) instance(ctx context.Context, cols, study, series, sop string) (
 		return nil, err
 	}
 	defer leave()
-	inst, err := scanInstance(x.queryRow(ctx, `SELECT `+cols+instanceFrom+instanceWhere,
+	inst, err := scanInstance(x.queryRow(context.WithoutCancel(ctx), `SELECT `+cols+instanceFrom+instanceWhere,
 		sop, study, study, series, series))
 	if err != nil {
 		return nil, notFound("instance "+sop, err)
@@ -744,7 +744,7 @@ func (x *Index) StudyVersion(ctx context.Context, study string) (int64, error) {
 	}
 	defer leave()
 	var v int64
-	err = x.queryRow(ctx, `SELECT version FROM studies WHERE study_uid = ?`, study).Scan(&v)
+	err = x.queryRow(context.WithoutCancel(ctx), `SELECT version FROM studies WHERE study_uid = ?`, study).Scan(&v)
 	if err != nil {
 		return 0, notFound("study version "+study, err)
 	}
@@ -760,7 +760,7 @@ func (x *Index) CachedMetadata(ctx context.Context, study, key string, version i
 	}
 	defer leave()
 	var doc []byte
-	err = x.queryRow(ctx, `SELECT c.doc FROM metadata_cache c
+	err = x.queryRow(context.WithoutCancel(ctx), `SELECT c.doc FROM metadata_cache c
 		JOIN studies st ON st.study_uid = c.study_uid AND st.version = c.version
 		WHERE c.study_uid = ? AND c.key = ? AND c.version = ?`, study, key, version).Scan(&doc)
 	if err != nil {
@@ -794,7 +794,7 @@ func (x *Index) HasBlob(ctx context.Context, key string) (bool, error) {
 	}
 	defer leave()
 	var ok bool
-	if err := x.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM instances WHERE blob_key = ?)`, key).Scan(&ok); err != nil {
+	if err := x.queryRow(context.WithoutCancel(ctx), `SELECT EXISTS (SELECT 1 FROM instances WHERE blob_key = ?)`, key).Scan(&ok); err != nil {
 		return false, fmt.Errorf("sqliteindex: has blob: %w", err)
 	}
 	return ok, nil
