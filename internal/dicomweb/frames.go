@@ -202,7 +202,9 @@ func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, 
 			first.Close()
 		}
 	}()
-	mw := multipart.NewWriter(res)
+	bw, flush, release := bufferedResponse(res)
+	defer release()
+	mw := multipart.NewWriter(bw)
 	res.Header().Set(echo.HeaderContentType, `multipart/related; type="`+ch.partType+`"; boundary=`+mw.Boundary())
 	res.Header().Set("ETag", etag)
 	if !in.Created.IsZero() {
@@ -235,7 +237,10 @@ func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, 
 			return fmt.Errorf("frame %d: %w", n, err)
 		}
 	}
-	return mw.Close()
+	if err := mw.Close(); err != nil {
+		return err
+	}
+	return flush()
 }
 
 // retrieveBulk is WADO-RS .../bulk/{path}: the value of a BulkDataURI.

@@ -196,7 +196,9 @@ func (h *Handler) streamInstances(c echo.Context, insts []*storage.Instance, ch 
 		}
 	}()
 	res := c.Response()
-	mw := multipart.NewWriter(res)
+	bw, flush, release := bufferedResponse(res)
+	defer release()
+	mw := multipart.NewWriter(bw)
 	res.Header().Set(echo.HeaderContentType, `multipart/related; type="application/dicom"; boundary=`+mw.Boundary())
 	res.Header().Set("ETag", etag)
 	res.WriteHeader(http.StatusOK)
@@ -226,7 +228,10 @@ func (h *Handler) streamInstances(c echo.Context, insts []*storage.Instance, ch 
 			return fmt.Errorf("retrieve %s: %w", in.SOPInstanceUID, err)
 		}
 	}
-	return mw.Close()
+	if err := mw.Close(); err != nil {
+		return err
+	}
+	return flush()
 }
 
 // copyInstance writes the instance read from rc in transfer syntax ts:
