@@ -23,6 +23,7 @@ import (
 // dropped: they would be wrong after the rewrite and are retired.
 func ToExplicitLE(w io.Writer, r io.Reader) error {
 	s := newStream(r)
+	defer s.release()
 	budget := int64(MaxRetainedBytes)
 	meta, err := readMeta(s, &budget)
 	if err != nil {

@@ -136,6 +136,7 @@ type parser struct {
 // still nil.
 func Parse(r io.Reader) (*Header, error) {
 	p := &parser{s: newStream(r), h: &Header{}, budget: MaxRetainedBytes}
+	defer p.s.release()
 	h, err := p.parse()
 	if err != nil {
 		return nil, p.partial(err)

@@ -41,6 +41,7 @@ type Value struct {
 // bounded: values are copied in chunks.
 func RewriteExplicitLE(w io.Writer, r io.Reader, rw Rewrite) error {
 	s := newStream(r)
+	defer s.release()
 	budget := int64(MaxRetainedBytes)
 	meta, err := readMeta(s, &budget)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 const (
@@ -56,8 +57,32 @@ type stream struct {
 	buf [12]byte
 }
 
+// readers recycles the streams' read buffers (readChunk bytes each): a
+// new one for every parsed instance was most of the bytes a small
+// instance's ingest allocated.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readChunk) }}
+
+func newReader(r io.Reader) *bufio.Reader {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	return br
+}
+
 func newStream(r io.Reader) *stream {
-	return &stream{br: bufio.NewReaderSize(r, readChunk)}
+	return &stream{br: newReader(r)}
+}
+
+// release hands the stream's buffers back for reuse; the stream is not
+// used after. Nothing read through it is kept in them: values are
+// copied out (readValue), peeked bytes are only looked at.
+func (s *stream) release() {
+	for _, br := range []*bufio.Reader{s.br, s.raw} {
+		if br != nil {
+			br.Reset(nil)
+			readers.Put(br)
+		}
+	}
+	s.br, s.raw = nil, nil
 }
 
 func invalidf(format string, args ...any) error {
@@ -148,7 +173,7 @@ func (s *stream) drain() error {
 // inflated bytes.
 func (s *stream) inflate() {
 	s.raw = s.br
-	s.br = bufio.NewReaderSize(flate.NewReader(s.raw), readChunk)
+	s.br = newReader(flate.NewReader(s.raw))
 }
 
 // elemHeader is one element header as read from the stream.

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"compress/flate"
 	"context"
 	"crypto/sha256"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cloudpacs/pacs/internal/dcm"
@@ -316,12 +318,28 @@ func newInstance(h *dcm.Header, info BlobInfo, sha string, now time.Time) *Insta
 			ContentTime:     h.Text(TagContentTime),
 			AcquisitionDate: h.Text(TagAcquisitionDate),
 		},
-		Metadata: dcm.AppendJSON(nil, h),
+		Metadata: metadataJSON(h),
 	}
 	if inst.Instance.NumberOfFrames == 0 && len(h.Frames) > 0 {
 		inst.Instance.NumberOfFrames = len(h.Frames)
 	}
 	return inst
+}
+
+// jsonBufs recycle the buffer the metadata JSON is built in: grown by
+// appending, it left about twice its final size as garbage per instance.
+var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// metadataJSON is h's DICOM JSON in a slice of its own size.
+func metadataJSON(h *dcm.Header) []byte {
+	bp := jsonBufs.Get().(*[]byte)
+	out := dcm.AppendJSON((*bp)[:0], h)
+	md := bytes.Clone(out)
+	if cap(out) <= 1<<20 {
+		*bp = out[:0]
+		jsonBufs.Put(bp)
+	}
+	return md
 }
 
 // bulkOf lists h's bulk values, never nil: an empty list says "no bulk
