@@ -49,10 +49,25 @@ type writer struct {
 	// afterBatch, if set, is called after each batch with its size
 	// (tests).
 	afterBatch func(n int)
+	// sp holds the savepoint statements prepared on the write connection
+	// (nil where preparing failed: then they run unprepared), so that a
+	// batch does not make SQLite parse two statements per request.
+	sp map[string]*sql.Stmt
 }
 
+const (
+	spBegin    = `SAVEPOINT req`
+	spRelease  = `RELEASE req`
+	spRollback = `ROLLBACK TO req`
+)
+
 func newWriter(db *sql.DB) *writer {
-	w := &writer{db: db, reqs: make(chan *writeReq), quit: make(chan struct{})}
+	w := &writer{db: db, reqs: make(chan *writeReq), quit: make(chan struct{}), sp: map[string]*sql.Stmt{}}
+	for _, q := range []string{spBegin, spRelease, spRollback} {
+		if st, err := db.Prepare(q); err == nil {
+			w.sp[q] = st
+		}
+	}
 	w.wg.Go(w.loop)
 	return w
 }
@@ -62,6 +77,10 @@ func newWriter(db *sql.DB) *writer {
 func (w *writer) close() {
 	w.once.Do(func() { close(w.quit) })
 	w.wg.Wait()
+	for q, st := range w.sp {
+		st.Close()
+		delete(w.sp, q)
+	}
 }
 
 // do runs op in the writer's next transaction and returns once that
@@ -164,11 +183,20 @@ func (w *writer) runTx(reqs []*writeReq) int {
 		return fail(err)
 	}
 	defer tx.Rollback()
+	exec := func(q string) error {
+		var err error
+		if st := w.sp[q]; st != nil {
+			_, err = tx.StmtContext(ctx, st).ExecContext(ctx)
+		} else {
+			_, err = tx.ExecContext(ctx, q)
+		}
+		return err
+	}
 	single := len(reqs) == 1 // no savepoint needed: the transaction is the request's
 	for i, r := range reqs {
 		r.err = nil
 		if !single {
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT req`); err != nil {
+			if err := exec(spBegin); err != nil {
 				return fail(err)
 			}
 		}
@@ -176,7 +204,7 @@ func (w *writer) runTx(reqs []*writeReq) int {
 		switch {
 		case err == nil:
 			if !single {
-				if _, err := tx.ExecContext(ctx, `RELEASE req`); err != nil {
+				if err := exec(spRelease); err != nil {
 					return fail(err)
 				}
 			}
@@ -186,8 +214,8 @@ func (w *writer) runTx(reqs []*writeReq) int {
 			return -1
 		case logical(err):
 			r.err = err
-			_, err1 := tx.ExecContext(ctx, `ROLLBACK TO req`)
-			_, err2 := tx.ExecContext(ctx, `RELEASE req`)
+			err1 := exec(spRollback)
+			err2 := exec(spRelease)
 			if errors.Join(err1, err2) != nil { // should not happen: treat the transaction as lost
 				_ = tx.Rollback()
 				return i
