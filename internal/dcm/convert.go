@@ -132,8 +132,12 @@ func (c *converter) dataset(sx syntax, end int64, depth int) error {
 			}
 		}
 		h, err := s.readHeader(sx)
-		if err == io.EOF && top {
-			return nil
+		if err == io.EOF {
+			if top {
+				return nil
+			}
+			// Inside an item: the input ended before its delimiter.
+			return s.ioErr(io.ErrUnexpectedEOF)
 		}
 		if err != nil {
 			return err
