@@ -3,6 +3,9 @@ package dicomweb
 import (
 	"bufio"
 	"io"
+	"mime/multipart"
+	"net/textproto"
+	"strconv"
 	"sync"
 )
 
@@ -50,4 +53,41 @@ func bufferedResponse(w io.Writer) (bw *bufio.Writer, flush func() error, releas
 		}
 	}
 	return bw, bw.Flush, release
+}
+
+// multipartLength is the length of a multipart body with the given
+// boundary and part headers, when every part states its Content-Length:
+// the framing as mime/multipart writes it (counted by writing it without
+// the bodies) plus the bodies. A response with a length is sent as is,
+// not in chunks.
+func multipartLength(boundary string, hdrs []textproto.MIMEHeader) (int64, bool) {
+	var body int64
+	for _, h := range hdrs {
+		n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64)
+		if err != nil || n < 0 {
+			return 0, false
+		}
+		body += n
+	}
+	var cw countWriter
+	mw := multipart.NewWriter(&cw)
+	if mw.SetBoundary(boundary) != nil {
+		return 0, false
+	}
+	for _, h := range hdrs {
+		if _, err := mw.CreatePart(h); err != nil {
+			return 0, false
+		}
+	}
+	if mw.Close() != nil {
+		return 0, false
+	}
+	return int64(cw) + body, true
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
 }

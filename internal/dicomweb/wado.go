@@ -199,8 +199,20 @@ func (h *Handler) streamInstances(c echo.Context, insts []*storage.Instance, ch 
 	bw, flush, release := bufferedResponse(res)
 	defer release()
 	mw := multipart.NewWriter(bw)
+	hdrs := make([]textproto.MIMEHeader, len(insts))
+	for i, in := range insts {
+		ts := ch.outTS(in)
+		hdrs[i] = textproto.MIMEHeader{}
+		hdrs[i].Set(echo.HeaderContentType, mtDICOM+"; transfer-syntax="+ts)
+		if ts == in.TransferSyntaxUID {
+			hdrs[i].Set(echo.HeaderContentLength, strconv.FormatInt(in.Size, 10))
+		}
+	}
 	res.Header().Set(echo.HeaderContentType, `multipart/related; type="application/dicom"; boundary=`+mw.Boundary())
 	res.Header().Set("ETag", etag)
+	if n, ok := multipartLength(mw.Boundary(), hdrs); ok {
+		res.Header().Set(echo.HeaderContentLength, strconv.FormatInt(n, 10))
+	}
 	res.WriteHeader(http.StatusOK)
 	if c.Request().Method == http.MethodHead {
 		return nil
@@ -214,12 +226,7 @@ func (h *Handler) streamInstances(c echo.Context, insts []*storage.Instance, ch 
 			}
 		}
 		ts := ch.outTS(in)
-		hdr := textproto.MIMEHeader{}
-		hdr.Set(echo.HeaderContentType, mtDICOM+"; transfer-syntax="+ts)
-		if ts == in.TransferSyntaxUID {
-			hdr.Set(echo.HeaderContentLength, strconv.FormatInt(in.Size, 10))
-		}
-		pw, err := mw.CreatePart(hdr)
+		pw, err := mw.CreatePart(hdrs[i])
 		if err == nil {
 			err = h.copyInstance(ctx, pw, rc, in, ts)
 		}

@@ -609,3 +609,36 @@ func TestWADO_bulkRecordedSpans(t *testing.T) {
 		t.Errorf("fallback re-parses = %d, want 1", n)
 	}
 }
+
+// A multipart retrieve whose parts all go out as stored states its
+// length (no chunked encoding), and the length is exact; one with a
+// converted part (unknown size) does not.
+func TestWADO_multipartLength(t *testing.T) {
+	s := corpusServer(t)
+	asStored := `multipart/related; type="application/dicom"; transfer-syntax=*`
+	for _, c := range []struct {
+		name, path, accept string
+		wantLength         bool
+	}{
+		{"instance as stored", instPath(t, "images/ct_small_signed_no_window.dcm"), asStored, true},
+		{"study as stored", "/dicom-web/studies/" + studyUID, asStored, true},
+		{"implicit converted", instPath(t, "ts/mr_implicit_le.dcm"), `multipart/related; type="application/dicom"`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := s.do(t, "GET", c.path, map[string]string{"Accept": c.accept}, nil)
+			if r.status != 200 {
+				t.Fatalf("status %d: %.200s", r.status, r.body)
+			}
+			cl := r.header.Get("Content-Length")
+			if (cl != "") != c.wantLength {
+				t.Fatalf("Content-Length %q, want one: %v", cl, c.wantLength)
+			}
+			if cl != "" && cl != strconv.Itoa(len(r.body)) {
+				t.Errorf("Content-Length %s, body %d bytes", cl, len(r.body))
+			}
+			if _, parts := readMultipart(t, r); len(parts) == 0 {
+				t.Error("no parts")
+			}
+		})
+	}
+}
