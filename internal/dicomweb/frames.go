@@ -205,16 +205,26 @@ func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, 
 	bw, flush, release := bufferedResponse(res)
 	defer release()
 	mw := multipart.NewWriter(bw)
+	base := instanceURL(h.baseURL(c), in.StudyInstanceUID, in.SeriesInstanceUID, in.SOPInstanceUID)
+	hdrs := make([]textproto.MIMEHeader, len(list))
+	for i, n := range list {
+		hdrs[i] = textproto.MIMEHeader{}
+		hdrs[i].Set(echo.HeaderContentType, ch.contentType())
+		hdrs[i].Set(echo.HeaderContentLength, strconv.FormatInt(frameSize(in, n), 10))
+		hdrs[i].Set("Content-Location", base+"/frames/"+strconv.Itoa(n))
+	}
 	res.Header().Set(echo.HeaderContentType, `multipart/related; type="`+ch.partType+`"; boundary=`+mw.Boundary())
 	res.Header().Set("ETag", etag)
 	if !in.Created.IsZero() {
 		res.Header().Set("Last-Modified", in.Created.UTC().Format(http.TimeFormat))
 	}
+	if n, ok := multipartLength(mw.Boundary(), hdrs); ok {
+		res.Header().Set(echo.HeaderContentLength, strconv.FormatInt(n, 10))
+	}
 	res.WriteHeader(http.StatusOK)
 	if req.Method == http.MethodHead {
 		return nil
 	}
-	base := instanceURL(h.baseURL(c), in.StudyInstanceUID, in.SeriesInstanceUID, in.SOPInstanceUID)
 	for i, n := range list {
 		size := frameSize(in, n)
 		rc := first
@@ -224,11 +234,7 @@ func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, 
 				return err
 			}
 		}
-		hdr := textproto.MIMEHeader{}
-		hdr.Set(echo.HeaderContentType, ch.contentType())
-		hdr.Set(echo.HeaderContentLength, strconv.FormatInt(size, 10))
-		hdr.Set("Content-Location", base+"/frames/"+strconv.Itoa(n))
-		pw, err := mw.CreatePart(hdr)
+		pw, err := mw.CreatePart(hdrs[i])
 		if err == nil {
 			_, err = copyN(pw, rc, size)
 		}

@@ -623,6 +623,7 @@ func TestWADO_multipartLength(t *testing.T) {
 		{"instance as stored", instPath(t, "images/ct_small_signed_no_window.dcm"), asStored, true},
 		{"study as stored", "/dicom-web/studies/" + studyUID, asStored, true},
 		{"implicit converted", instPath(t, "ts/mr_implicit_le.dcm"), `multipart/related; type="application/dicom"`, false},
+		{"frames", instPath(t, "images/ct_small_signed_no_window.dcm") + "/frames/1", `multipart/related; type="application/octet-stream"; transfer-syntax=*`, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := s.do(t, "GET", c.path, map[string]string{"Accept": c.accept}, nil)
