@@ -31,6 +31,9 @@ func copyAll(w io.Writer, r io.Reader) (int64, error) {
 	return io.CopyBuffer(w, r, *bp)
 }
 
+// bodyBufs buffer STOW request bodies (stow.go).
+var bodyBufs = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+
 // resBufs buffer multipart responses. Without one, each part's header,
 // each 32 KiB copy and each boundary reach the connection as separate
 // writes (and chunks): a small instance or frame took four or five

@@ -1,6 +1,7 @@
 package dicomweb
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -77,7 +78,13 @@ func (h *Handler) storeInstances(c echo.Context) error {
 		if boundary == "" {
 			return badRequestf("multipart/related without a boundary parameter")
 		}
-		h.storeParts(ctx, multipart.NewReader(body, boundary), study, &res)
+		// multipart.Reader reads through a 4 KiB buffer: behind a larger
+		// one, the body comes off the connection in 64 KiB reads, not 4.
+		br := bodyBufs.Get().(*bufio.Reader)
+		br.Reset(body)
+		h.storeParts(ctx, multipart.NewReader(br, boundary), study, &res)
+		br.Reset(nil)
+		bodyBufs.Put(br)
 	default:
 		return fmt.Errorf("%w: %q; want multipart/related; type=\"application/dicom\" or application/dicom", errUnsupportedMediaType, mt)
 	}
