@@ -35,6 +35,9 @@ func (h *huffTable) build(counts [16]byte, vals []byte) error {
 	h.lut = [256]uint16{}
 	for l := 1; l <= 16; l++ {
 		n := int32(counts[l-1])
+		if code+n > 1<<l { // checked before the table is filled: the codes must fit l bits
+			return fmt.Errorf("%w: JPEG Huffman table over-subscribed", ErrCorrupt)
+		}
 		if n == 0 {
 			h.maxCode[l] = -1
 		} else {
@@ -52,9 +55,6 @@ func (h *huffTable) build(counts [16]byte, vals []byte) error {
 			code += n
 			k += n
 			h.maxCode[l] = code - 1
-		}
-		if code > 1<<l {
-			return fmt.Errorf("%w: JPEG Huffman table over-subscribed", ErrCorrupt)
 		}
 		code <<= 1
 	}
