@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/cloudpacs/pacs/internal/dicomweb"
 	"github.com/cloudpacs/pacs/internal/storage"
@@ -370,9 +371,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 	}
 
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.Use(requestLogger(log))
+	e := newEcho(log)
 	dw := dicomweb.New(dicomweb.Config{
 		Archive:        archive,
 		Index:          index,
@@ -432,6 +431,24 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 // requestLogger logs one line per request: method, path (never the query
 // string, which can carry patient names), status, bytes, duration. A
 // client that hung up is logged as 499.
+// newEcho is the HTTP router with the server's middleware: a request log
+// line for every request, and recovery from a panic in a handler (a
+// decoder meeting input nobody foresaw): the request answers 500, the
+// panic is logged with its stack, and the server keeps serving.
+func newEcho(log *slog.Logger) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Use(requestLogger(log))
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			log.Error("request panicked", "method", c.Request().Method, "path", c.Request().URL.Path,
+				"err", err, "stack", string(stack))
+			return err
+		},
+	}))
+	return e
+}
+
 func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {

@@ -8,6 +8,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -321,6 +322,12 @@ func contiguous(fs []dcm.Frame) bool {
 func (h *Handler) allFrames(c echo.Context, in *storage.Instance) (io.ReadCloser, error) {
 	pr, pw := io.Pipe()
 	go func() {
+		defer func() { // off the handler's goroutine: no server recovery here
+			if v := recover(); v != nil {
+				h.log.Error("frames: reader panicked", "panic", v, "stack", string(debug.Stack()))
+				pw.CloseWithError(fmt.Errorf("frames: panic: %v", v))
+			}
+		}()
 		for n := 1; n <= len(in.Frames); n++ {
 			rc, _, err := h.archive.OpenFrame(c.Request().Context(), in, n)
 			if err != nil {
