@@ -136,28 +136,13 @@ func decodeJPEGDCT(frame []byte, info PixelInfo) (*Pixels, error) {
 				c.plane = make([]int32, c.bw*c.bh*64)
 			}
 		case m == 0xC4:
-			for b := body; len(b) > 0; {
-				if len(b) < 17 {
-					return nil, fmt.Errorf("%w: short JPEG DHT", ErrCorrupt)
-				}
-				tc, th := b[0]>>4, b[0]&15
-				var counts [16]byte
-				copy(counts[:], b[1:17])
-				total := 0
-				for _, c := range counts {
-					total += int(c)
-				}
-				if th > 3 || tc > 1 || len(b) < 17+total || total > 256 {
-					return nil, fmt.Errorf("%w: bad JPEG DHT", ErrCorrupt)
-				}
-				t := &dc[th]
+			if err := readDHT(body, func(tc, th byte) *huffTable {
 				if tc == 1 {
-					t = &ac[th]
+					return &ac[th]
 				}
-				if err := t.build(counts, b[17:17+total]); err != nil {
-					return nil, err
-				}
-				b = b[17+total:]
+				return &dc[th]
+			}); err != nil {
+				return nil, err
 			}
 		case m == 0xDB:
 			for b := body; len(b) > 0; {

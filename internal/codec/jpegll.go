@@ -62,6 +62,34 @@ func (h *huffTable) build(counts [16]byte, vals []byte) error {
 	return nil
 }
 
+// readDHT reads the tables of a DHT marker segment (T.81 B.2.4.2) into
+// the tables table picks by class (tc: 0 DC or lossless, 1 AC) and
+// destination (th); a nil table is read past and not kept.
+func readDHT(body []byte, table func(tc, th byte) *huffTable) error {
+	for b := body; len(b) > 0; {
+		if len(b) < 17 {
+			return fmt.Errorf("%w: short JPEG DHT", ErrCorrupt)
+		}
+		tc, th := b[0]>>4, b[0]&15
+		var counts [16]byte
+		copy(counts[:], b[1:17])
+		total := 0
+		for _, c := range counts {
+			total += int(c)
+		}
+		if th > 3 || tc > 1 || len(b) < 17+total || total > 256 {
+			return fmt.Errorf("%w: bad JPEG DHT", ErrCorrupt)
+		}
+		if t := table(tc, th); t != nil {
+			if err := t.build(counts, b[17:17+total]); err != nil {
+				return err
+			}
+		}
+		b = b[17+total:]
+	}
+	return nil
+}
+
 // bitReader reads entropy-coded bits, removing stuffed zero bytes; at a
 // marker it stops and feeds zero bits (counted, so a stream that runs
 // out is an error rather than a hang).
@@ -241,26 +269,13 @@ func decodeJPEGLossless(_ string, frame []byte, info PixelInfo) (*Pixels, error)
 				planes[i] = make([]int32, w*hgt)
 			}
 		case m == 0xC4:
-			for b := body; len(b) > 0; {
-				if len(b) < 17 {
-					return nil, fmt.Errorf("%w: short JPEG DHT", ErrCorrupt)
+			if err := readDHT(body, func(tc, th byte) *huffTable {
+				if tc == 1 {
+					return nil // AC tables have no use in a lossless scan
 				}
-				tc, th := b[0]>>4, b[0]&15
-				var counts [16]byte
-				copy(counts[:], b[1:17])
-				total := 0
-				for _, c := range counts {
-					total += int(c)
-				}
-				if th > 3 || len(b) < 17+total || total > 256 {
-					return nil, fmt.Errorf("%w: bad JPEG DHT", ErrCorrupt)
-				}
-				if tc == 0 {
-					if err := dc[th].build(counts, b[17:17+total]); err != nil {
-						return nil, err
-					}
-				}
-				b = b[17+total:]
+				return &dc[th]
+			}); err != nil {
+				return nil, err
 			}
 		case m == 0xDD:
 			if len(body) < 2 {
