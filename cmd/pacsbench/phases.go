@@ -338,42 +338,23 @@ func instancePath(in instance) string {
 }
 
 func (b *bench) phaseFrames(ctx context.Context, conc int) result {
-	name := "wado frame /frames/1"
-	stored := b.stored(false)
-	if len(stored) == 0 {
-		return result{Phase: name, Concurrency: conc, Note: "skipped: nothing stored"}
-	}
-	want := b.ds.tpl.frameBytes
-	do := func(ctx context.Context, i int) (time.Duration, int64, int, error) {
-		in := b.ds.insts[stored[pick(i, len(stored))]]
-		path := instancePath(in) + "/frames/1"
-		status, body, lat, err := b.get(ctx, path, acceptFrame)
-		defer release(body)
-		if err != nil {
-			return lat, 0, 0, err
-		}
-		if status != http.StatusOK {
-			return lat, 0, 0, statusErr(path, status, body)
-		}
-		if len(body) < want {
-			return lat, 0, 0, fmt.Errorf("GET %s: %d bytes, want at least one frame of %d", path, len(body), want)
-		}
-		return lat, int64(len(body)), 0, nil
-	}
-	return runLoad(ctx, conc, b.readLimits(b.cfg.Requests), do).result(name, conc)
+	return b.retrieve(ctx, conc, "wado frame /frames/1", "/frames/1", acceptFrame, b.ds.tpl.frameBytes)
 }
 
 func (b *bench) phaseInstance(ctx context.Context, conc int) result {
-	name := "wado instance"
+	return b.retrieve(ctx, conc, "wado instance", "", acceptInstance, len(b.ds.tpl.data))
+}
+
+// retrieve GETs instancePath+suffix of stored instances with accept; an
+// answer must be 200 with a body of at least want bytes.
+func (b *bench) retrieve(ctx context.Context, conc int, name, suffix, accept string, want int) result {
 	stored := b.stored(false)
 	if len(stored) == 0 {
 		return result{Phase: name, Concurrency: conc, Note: "skipped: nothing stored"}
 	}
-	want := len(b.ds.tpl.data)
 	do := func(ctx context.Context, i int) (time.Duration, int64, int, error) {
-		in := b.ds.insts[stored[pick(i, len(stored))]]
-		path := instancePath(in)
-		status, body, lat, err := b.get(ctx, path, acceptInstance)
+		path := instancePath(b.ds.insts[stored[pick(i, len(stored))]]) + suffix
+		status, body, lat, err := b.get(ctx, path, accept)
 		defer release(body)
 		if err != nil {
 			return lat, 0, 0, err
