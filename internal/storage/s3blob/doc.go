@@ -48,8 +48,10 @@
 // part_size × (concurrency+1) bytes whatever the object size, and parts
 // flow while the body is still arriving. Commit completes the upload;
 // Abort, a failed part or a cancelled ctx aborts it on the server
-// (AbortMultipartUpload, with a context that outlives the cancelled one),
-// so no orphaned upload is left behind. A crash of the process can still
+// (AbortMultipartUpload, with a context that outlives the cancelled one,
+// repeated up to 5 times until ListParts no longer finds the upload: a
+// part still in flight can land after an abort, as AWS documents), so no
+// orphaned upload is left behind. A crash of the process can still
 // leave one: give production buckets a lifecycle rule
 // AbortIncompleteMultipartUpload (1 day).
 //

@@ -646,3 +646,61 @@ func TestRequestCounts(t *testing.T) {
 		t.Errorf("ranged read: requests %q, want %q", got, want)
 	}
 }
+
+// An abort that leaves the upload behind (here: the first
+// AbortMultipartUpload answered 204 but never reaches the server, as when
+// a part the client gave up on lands after the abort) is noticed through
+// ListParts and the abort repeated, so Abort returns with the upload
+// gone.
+func TestMultipart_abortRepeatedUntilGone(t *testing.T) {
+	target, err := url.Parse(endpoint(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	aborts, swallowed := 0, 0
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete && r.URL.Query().Has("uploadId") {
+			mu.Lock()
+			aborts++
+			first := aborts == 1
+			if first {
+				swallowed++
+			}
+			mu.Unlock()
+			if first {
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	s := newTestStore(t, smallParts)
+	sc, err := New(t.Context(), Config{Bucket: s.bucket, Prefix: s.prefix, Endpoint: srv.URL, PathStyle: true, PartSize: MinPartSize, Concurrency: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := sc.Create(t.Context(), "instances/ab/cd/twice.dcm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeChunks(t, w, randomBytes(2*MinPartSize+100, 5), 1<<20)
+	id := aws.ToString(w.(*writer).uploadID)
+	if id == "" {
+		t.Fatal("no multipart upload started")
+	}
+	if err := w.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	n, sw := aborts, swallowed
+	mu.Unlock()
+	if sw != 1 || n < 2 {
+		t.Errorf("%d abort requests (%d swallowed), want a second one after the first was lost", n, sw)
+	}
+	if !uploadGone(t, s, "instances/ab/cd/twice.dcm", id) {
+		t.Error("the upload is still on the server after Abort")
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/cloudpacs/pacs/internal/storage"
 )
@@ -304,19 +305,49 @@ func (w *writer) abortLocked() error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), cleanupTimeout)
 	defer cancel()
-	_, err := w.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket:   &w.s.bucket,
-		Key:      w.objKey,
-		UploadId: w.uploadID,
-	})
-	if err != nil && !isNoSuchUpload(err) {
-		return wrap("abort multipart upload", w.key, err)
+	// A part upload the client gave up on may still be finishing on the
+	// server and land after the abort. AWS's AbortMultipartUpload
+	// documentation says as much: abort again until ListParts finds no
+	// upload.
+	for attempt := 1; ; attempt++ {
+		_, err := w.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+			Bucket:   &w.s.bucket,
+			Key:      w.objKey,
+			UploadId: w.uploadID,
+		})
+		if err != nil && !isNoSuchUpload(err) {
+			return wrap("abort multipart upload", w.key, err)
+		}
+		_, err = w.s.client.ListParts(ctx, &s3.ListPartsInput{
+			Bucket:   &w.s.bucket,
+			Key:      w.objKey,
+			UploadId: w.uploadID,
+		})
+		if isNoSuchUpload(err) {
+			break
+		}
+		if attempt == abortAttempts {
+			if err == nil {
+				err = errors.New("the upload is still listed")
+			}
+			return wrap("abort multipart upload", w.key, err)
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		case <-ctx.Done():
+			return wrap("abort multipart upload", w.key, ctx.Err())
+		}
 	}
 	w.uploadID = nil
 	return nil
 }
 
+// abortAttempts bounds the aborts of one upload (abortLocked).
+const abortAttempts = 5
+
 func isNoSuchUpload(err error) bool {
 	var nsu *types.NoSuchUpload
-	return errors.As(err, &nsu) || errors.Is(classify(err), storage.ErrNotFound)
+	var ae smithy.APIError
+	return errors.As(err, &nsu) || (errors.As(err, &ae) && ae.ErrorCode() == "NoSuchUpload") ||
+		errors.Is(classify(err), storage.ErrNotFound)
 }
