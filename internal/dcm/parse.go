@@ -213,6 +213,10 @@ func (p *parser) parse() (*Header, error) {
 	if err := p.frames(); err != nil {
 		return nil, err
 	}
+	h.RetainedBytes = MaxRetainedBytes - p.budget
+	for _, f := range h.Frames {
+		h.RetainedBytes += int64(24 + 16*len(f))
+	}
 	return h, nil
 }
 

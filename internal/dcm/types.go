@@ -82,4 +82,9 @@ type Header struct {
 	BigEndian bool
 	// DataSetOffset is the byte offset of the main data set (after the meta group).
 	DataSetOffset int64
+	// RetainedBytes is about what the header holds in memory: attribute
+	// values and element overhead as charged against MaxRetainedBytes,
+	// plus the frame and fragment spans. A pipeline that keeps headers
+	// between parse and commit budgets them by it.
+	RetainedBytes int64
 }

@@ -28,6 +28,21 @@ type Archive struct {
 	ReplaceOnConflict bool
 	Logger            *slog.Logger     // slog.Default() when nil
 	Now               func() time.Time // time.Now when nil
+	// Limits is the server-wide ingest budget (read on first use; zero
+	// fields take DefaultLimits).
+	Limits Limits
+
+	budgetOnce sync.Once
+	ingest     *budget
+
+	// MetadataRebuildDelay: after a store, replace or delete, a study's
+	// metadata documents are rebuilt in the background once the study
+	// has been quiet this long (0: DefaultMetadataRebuildDelay; < 0:
+	// never, they are then built on their first request). metadocs.go.
+	MetadataRebuildDelay time.Duration
+
+	metaOnce sync.Once
+	meta     *metaDocs
 }
 
 // StoreResult tells what Store did.
@@ -37,6 +52,10 @@ type StoreResult struct {
 	Replaced  bool // different bytes under the same UID replaced the old instance
 	// ReplacedSHA256 is the SHA-256 of the replaced instance, when Replaced.
 	ReplacedSHA256 string
+	// Warning, when set, says in words what is wrong with an instance
+	// that was stored all the same (the archive keeps what it was sent),
+	// e.g. pixel data that contradicts its attributes.
+	Warning string
 }
 
 // ErrChecksum marks a stored object whose bytes no longer hash to the
@@ -89,31 +108,6 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Store ingests one Part 10 instance from r in a single pass: the bytes
-// go to a new blob and the hash while dcm.Parse reads them. The blob is
-// committed (durable) first, then the index row, which is the commit
-// point; any failure leaves no blob and no row behind (a crash between
-// the two leaves an orphan blob for Sweep). Store is Ingest, then
-// Commit.
-//
-// Errors: dcm.ErrInvalid for malformed input; ErrConflict when wantStudy
-// is set and differs from the instance's study, or the SOP Instance UID is
-// known under another study/series; ErrExists for different bytes under
-// a known UID (unless ReplaceOnConflict); the body's own read error (e.g.
-// *http.MaxBytesError) when reading it failed.
-//
-// On failure, StoreResult.Instance still names the instance as far as it
-// was read (SOPClassUID, SOPInstanceUID, StudyInstanceUID,
-// SeriesInstanceUID; those seen before a parse error, see
-// dcm.PartialError), so a STOW response can reference it.
-func (a *Archive) Store(ctx context.Context, r io.Reader, wantStudy string) (StoreResult, error) {
-	p, err := a.Ingest(ctx, r, wantStudy)
-	if err != nil {
-		return StoreResult{Instance: p.Instance()}, err
-	}
-	return p.Commit(ctx)
-}
-
 // Pending is an instance read by Ingest and not yet committed: its bytes
 // are in an uncommitted blob writer (not visible, not durable), its
 // header parsed and its hash known.
@@ -126,6 +120,8 @@ type Pending struct {
 	sum   []byte
 	err   error // Ingest's error
 	done  bool
+	// warning: stored all the same, but something is wrong (StoreResult.Warning)
+	warning string
 }
 
 // Ingest is the first half of Store: it reads r to the end into a new
@@ -188,6 +184,7 @@ func (a *Archive) Ingest(ctx context.Context, r io.Reader, wantStudy string) (*P
 			ErrConflict, h.SOPInstanceUID, h.StudyInstanceUID, wantStudy))
 	}
 	p.h, p.sum = h, sum.Sum(nil)
+	p.warning = pixelDataProblem(h)
 	return p, nil
 }
 
@@ -218,18 +215,34 @@ func (p *Pending) Commit(ctx context.Context) (StoreResult, error) {
 	inst := newInstance(p.h, info, hex.EncodeToString(p.sum), a.now())
 	p.h = nil
 	res, err := a.Index.PutInstance(ctx, inst, a.ReplaceOnConflict)
-	if err != nil || res.Duplicate {
+	switch {
+	case err == nil && res.Duplicate, err != nil && notRecorded(err):
 		a.deleteBlob(ctx, p.key) // unreferenced; Sweep catches a miss
+	case err != nil:
+		// The index's answer is unknown (a connection reset during
+		// COMMIT, a cancelled wait): the row may exist. Deleting the blob
+		// could leave a row without its data; Sweep removes the blob
+		// later if no row refers to it.
+		a.logger().Warn("storage: index outcome unknown; blob kept for the sweep", "key", p.key, "err", err)
 	}
 	if err != nil {
 		return failed, fmt.Errorf("storage: store %s: %w", inst.SOPInstanceUID, err)
 	}
 	out := StoreResult{Instance: res.Stored, Duplicate: res.Duplicate}
+	if !res.Duplicate {
+		out.Warning = p.warning
+	}
 	if res.ReplacedBlobKey != "" {
 		out.Replaced, out.ReplacedSHA256 = true, res.ReplacedSHA256
 		a.deleteBlob(ctx, res.ReplacedBlobKey)
 	}
 	return out, nil
+}
+
+// notRecorded reports an index error after which the index has
+// definitely not recorded the instance: it refused it.
+func notRecorded(err error) bool {
+	return errors.Is(err, ErrExists) || errors.Is(err, ErrConflict) || errors.Is(err, dcm.ErrInvalid)
 }
 
 // Abort discards a pending instance that will not be committed. It is a
@@ -585,20 +598,6 @@ func (s *swapReader) Read(p []byte) (int, error) {
 }
 
 func (s *swapReader) Close() error { return s.rc.Close() }
-
-// Delete removes a study, series (series != "") or instance (sop != "")
-// from the index, then its blobs. Blob delete failures are logged, not
-// returned: the rows are gone, and Sweep removes the orphans later.
-func (a *Archive) Delete(ctx context.Context, study, series, sop string) error {
-	keys, err := a.Index.Delete(ctx, study, series, sop)
-	if err != nil {
-		return fmt.Errorf("storage: delete: %w", err)
-	}
-	for _, k := range keys {
-		a.deleteBlob(ctx, k)
-	}
-	return nil
-}
 
 // Verify re-hashes the blob of every indexed instance and calls fn for
 // each one that is missing (err wraps ErrNotFound) or whose SHA-256

@@ -163,13 +163,11 @@ func (r *Renderer) Frame(ctx context.Context, inst *storage.Instance, n int, o r
 	return render.Render(px, a.ForFrame(n), o)
 }
 
-// Key is the blob key of a thumbnail.
+// Key is the blob key of a thumbnail: under storage.DerivedPrefix of the
+// instance's SHA-256, so that the archive drops it when those bytes are
+// replaced or deleted.
 func Key(inst *storage.Instance, frame, w, h, quality int) string {
-	sha := inst.SHA256
-	if len(sha) < 4 {
-		sha = "0000" + sha
-	}
-	return "thumbs/" + sha[:2] + "/" + sha[2:4] + "/" + inst.SHA256 + "-f" + strconv.Itoa(frame) +
+	return storage.DerivedPrefix(inst.SHA256) + "f" + strconv.Itoa(frame) +
 		"-" + strconv.Itoa(w) + "x" + strconv.Itoa(h) + "-q" + strconv.Itoa(quality) + ".jpg"
 }
 
@@ -233,25 +231,16 @@ func (r *Renderer) write(ctx context.Context, key string, b []byte) error {
 	return err
 }
 
-// DeleteFor removes every cached thumbnail of the instance with the
-// given SHA-256 (call after the instance is deleted or replaced).
+// DeleteFor removes every cached thumbnail of the bytes with the given
+// SHA-256 (the archive does this itself after a replace or delete).
 func (r *Renderer) DeleteFor(ctx context.Context, sha string) error {
-	if len(sha) < 4 {
-		return nil
-	}
-	prefix := "thumbs/" + sha[:2] + "/" + sha[2:4] + "/" + sha + "-"
 	var keys []string
-	err := r.Archive.Blobs.List(ctx, prefix, func(bi storage.BlobInfo) error {
+	err := r.Archive.Blobs.List(ctx, storage.DerivedPrefix(sha), func(bi storage.BlobInfo) error {
 		keys = append(keys, bi.Key)
 		return nil
 	})
-	if err != nil {
-		return err
-	}
 	for _, k := range keys {
-		if err := r.Archive.Blobs.Delete(ctx, k); err != nil {
-			return err
-		}
+		err = errors.Join(err, r.Archive.Blobs.Delete(ctx, k))
 	}
-	return nil
+	return err
 }
