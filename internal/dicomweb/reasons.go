@@ -3,7 +3,9 @@ package dicomweb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/cloudpacs/pacs/internal/dcm"
 	"github.com/cloudpacs/pacs/internal/storage"
@@ -19,11 +21,18 @@ const (
 	reasonCannotUnderstand  = 0xC000 // not DICOM, malformed, truncated, or a part that is not application/dicom
 )
 
+// STOW-RS Warning Reason (0008,1196) values (PS3.18 10.5.3).
+const (
+	// warningDoesNotMatch: stored as sent, but the data set contradicts
+	// its SOP Class (pixel attributes that do not fit the pixel data).
+	warningDoesNotMatch = 0xB007
+)
+
 // failureReason maps a per-instance store error to its Failure Reason.
 func failureReason(err error) int {
 	var tooBig *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooBig):
+	case errors.As(err, &tooBig), errors.Is(err, storage.ErrBusy):
 		return reasonOutOfResources
 	case errors.Is(err, storage.ErrConflict):
 		return reasonDoesNotMatch
@@ -37,4 +46,26 @@ func failureReason(err error) int {
 		return reasonProcessingFailure
 	}
 	return reasonProcessingFailure
+}
+
+// failureText says in words why an instance was not stored: what the
+// sender did or can do, never our internals (paths, buckets, SQL). The
+// server log has the detail.
+func failureText(err error) string {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return fmt.Sprintf("the request body exceeds the upload limit of %d bytes", tooBig.Limit)
+	case errors.Is(err, storage.ErrBusy):
+		return "the archive is busy (its ingest budget is full); send it again later"
+	case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrExists),
+		errors.Is(err, dcm.ErrInvalid), errors.Is(err, errUnsupportedMediaType), errors.Is(err, errBadRequest):
+		// These messages describe the input only.
+		return strings.TrimPrefix(err.Error(), "storage: store: ")
+	case errors.Is(err, storage.ErrUnavailable):
+		return "storage is unavailable; send it again later"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "the request ended before the instance was stored"
+	}
+	return "the archive could not store it (a processing failure; the server log has the detail)"
 }

@@ -5,20 +5,17 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"html/template"
 	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/cloudpacs/pacs/internal/reports"
 	"github.com/cloudpacs/pacs/internal/storage"
-	"github.com/cloudpacs/pacs/internal/thumbs"
 )
 
 // Reports for referring physicians (docs/reports.md).
@@ -399,48 +396,3 @@ th{font-weight:600;color:#444}.muted{color:#666;font-size:.85rem}
 </body>
 </html>
 `))
-
-// thumbnailOwners returns the SHA-256 of the instances a DELETE of
-// study/series/sop is about to remove, whose cached thumbnails go with
-// them (purgeThumbnails). Looked up before the delete because the index
-// forgets them; a failed look-up only costs orphan thumbnails (logged).
-func (h *Handler) thumbnailOwners(ctx context.Context, study, series, sop string) []string {
-	insts, err := h.instances(ctx, study, series, sop)
-	if err != nil {
-		if !errors.Is(err, storage.ErrNotFound) {
-			h.log.Warn("delete: cannot list the instances whose thumbnails to remove", "study", study, "series", series, "sop", sop, "err", err)
-		}
-		return nil
-	}
-	shas := make([]string, 0, len(insts))
-	for _, in := range insts {
-		if in.SHA256 != "" && len(in.Frames) > 0 {
-			shas = append(shas, in.SHA256)
-		}
-	}
-	return shas
-}
-
-// purgeThumbnails removes the cached thumbnails of the given instances,
-// a few at a time, before the DELETE answers (a deleted patient's images
-// should not linger). Best effort: failures are logged; the request's
-// cancellation does not stop it.
-func (h *Handler) purgeThumbnails(ctx context.Context, shas []string) {
-	if len(shas) == 0 {
-		return
-	}
-	ctx = context.WithoutCancel(ctx)
-	r := thumbs.New(h.archive)
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for _, sha := range shas {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := r.DeleteFor(ctx, sha); err != nil {
-				h.log.Warn("delete: cached thumbnails not removed", "sha256", sha, "err", err)
-			}
-		})
-	}
-	wg.Wait()
-}

@@ -9,9 +9,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"runtime/debug"
 	"strings"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -48,9 +46,9 @@ func parseContentType(s string) (string, map[string]string, bool) {
 
 // storeInstances is STOW-RS: POST /studies[/{study}] with a
 // multipart/related body of application/dicom parts (or a single
-// application/dicom body). Each part streams into Archive.Ingest and
-// commits while the next part is read (storeParts); one bad part never
-// fails the others.
+// application/dicom body). The handler is an adapter: the parts become
+// a storage.Source, and the archive's pipeline (StoreAll) reads, commits
+// and budgets them; one bad part never fails the others.
 func (h *Handler) storeInstances(c echo.Context) error {
 	study, _, _, err := pathUIDs(c)
 	if err != nil {
@@ -67,9 +65,10 @@ func (h *Handler) storeInstances(c echo.Context) error {
 	ctx := req.Context()
 	body := http.MaxBytesReader(c.Response(), req.Body, h.maxUpload)
 	res := stowResult{base: h.baseURL(c), study: study}
+	var src storage.Source
 	switch mt {
 	case mtDICOM:
-		res.add(h.archive.Store(ctx, body, study))
+		src = &singleSource{body: body, study: study}
 	case mtMultipart:
 		if t := params["type"]; t != "" && !strings.EqualFold(t, mtDICOM) {
 			return fmt.Errorf("%w: multipart/related type %q; this server stores type=\"application/dicom\"", errUnsupportedMediaType, t)
@@ -82,137 +81,93 @@ func (h *Handler) storeInstances(c echo.Context) error {
 		// one, the body comes off the connection in 64 KiB reads, not 4.
 		br := bodyBufs.Get().(*bufio.Reader)
 		br.Reset(body)
-		h.storeParts(ctx, multipart.NewReader(br, boundary), study, &res)
-		br.Reset(nil)
-		bodyBufs.Put(br)
+		defer func() {
+			br.Reset(nil)
+			bodyBufs.Put(br)
+		}()
+		src = &partSource{mr: multipart.NewReader(br, boundary), study: study}
 	default:
 		return fmt.Errorf("%w: %q; want multipart/related; type=\"application/dicom\" or application/dicom", errUnsupportedMediaType, mt)
 	}
-	for study := range res.changedStudies() { // even if the client hung up: what is stored stays
-		h.changed(study, res.base)
+	if err := h.archive.StoreAll(ctx, src, res.add); err != nil {
+		res.broken = err
 	}
-	h.purgeThumbnails(ctx, res.replacedSHAs) // thumbnails of replaced bytes are never served again
-	if ctx.Err() != nil {
+	if ctx.Err() != nil { // what is stored stays; nobody is there to answer
 		return ctx.Err()
 	}
 	for _, f := range res.failed {
 		h.log.Info("stow: instance failed", "reason", fmt.Sprintf("0x%04X", f.reason), "err", f.err)
 	}
-	code := res.status()
 	if len(res.stored) == 0 && len(res.failed) == 0 {
 		if res.broken != nil {
 			return fmt.Errorf("%w: malformed multipart body: %w", errBadRequest, res.broken)
 		}
 		return badRequestf("the request holds no instance")
 	}
-	if res.broken != nil {
+	if res.broken != nil && !errors.Is(res.broken, storage.ErrBusy) {
 		h.log.Info("stow: multipart body cut short", "err", res.broken)
+	}
+	code := res.status()
+	res.warnings(c.Response().Header())
+	if res.busy() {
+		c.Response().Header().Set("Retry-After", retryAfterSeconds)
 	}
 	return c.Blob(code, mtDICOMJSON, res.appendJSON(nil))
 }
 
-// stowCommits bounds the parts of one STOW request whose commit (blob
-// fsync and rename, or S3 upload, then the index row) runs while the
-// next part is read. Each holds what its blob writer buffers (a file:
-// nothing; S3: up to one part size for a small object).
-const stowCommits = 8
+// retryAfterSeconds is the Retry-After of a STOW refused, wholly or in
+// part, because the ingest budget was full.
+const retryAfterSeconds = "5"
 
-// storeParts stores the parts of a multipart/related body in order. A
-// part is read (streamed into its blob writer, hashed, parsed) by this
-// goroutine, one after the other, as the body arrives; its commit then
-// runs on its own goroutine, at most stowCommits at a time, while the
-// next part is read. The results are added to res in part order, once
-// every commit finished. One part's failure never touches the others.
-func (h *Handler) storeParts(ctx context.Context, mr *multipart.Reader, study string, res *stowResult) {
-	type outcome struct {
-		r   storage.StoreResult
-		err error
+// singleSource is a STOW body that is one application/dicom instance.
+type singleSource struct {
+	body  io.Reader
+	study string
+	done  bool
+}
+
+func (s *singleSource) Next(context.Context) (storage.Item, error) {
+	if s.done {
+		return storage.Item{}, io.EOF
 	}
-	var (
-		outcomes []*outcome
-		wg       sync.WaitGroup
-		slots    = make(chan struct{}, stowCommits)
-	)
-	defer func() {
-		wg.Wait()
-		for _, o := range outcomes {
-			res.add(o.r, o.err)
-		}
-	}()
-	for {
-		part, err := mr.NextRawPart() // raw: no quoted-printable decoding of binary data
-		if err == io.EOF {
-			return
-		}
-		if err != nil {
-			res.broken = err
-			return
-		}
-		o := &outcome{}
-		outcomes = append(outcomes, o)
-		if ct := part.Header.Get(echo.HeaderContentType); ct != "" {
-			pmt, _, ok := parseContentType(ct)
-			if !ok || pmt != mtDICOM {
-				o.err = fmt.Errorf("%w: part of type %q", errUnsupportedMediaType, ct)
-				continue // NextRawPart skips the rest of this part
-			}
-		}
-		p, err := h.archive.Ingest(ctx, part, study)
-		if err != nil {
-			o.r, o.err = storage.StoreResult{Instance: p.Instance()}, err
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) || ctx.Err() != nil {
-				return
-			}
-			continue
-		}
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done(): // the client is gone: commit nothing more
-			p.Abort()
-			o.r, o.err = storage.StoreResult{Instance: p.Instance()}, fmt.Errorf("storage: store: %w", ctx.Err())
-			return
-		}
-		wg.Go(func() {
-			defer func() {
-				<-slots
-				// A panic here is off the handler's goroutine, out of
-				// reach of the HTTP server's recovery: fail the part,
-				// not the process.
-				if v := recover(); v != nil {
-					h.log.Error("stow: commit panicked", "panic", v, "stack", string(debug.Stack()))
-					o.r, o.err = storage.StoreResult{Instance: p.Instance()}, fmt.Errorf("stow: commit: panic: %v", v)
-				}
-			}()
-			o.r, o.err = p.Commit(ctx)
-		})
+	s.done = true
+	return storage.Item{Body: s.body, Study: s.study}, nil
+}
+
+// partSource yields the parts of a multipart/related STOW body.
+type partSource struct {
+	mr    *multipart.Reader
+	study string
+}
+
+func (s *partSource) Next(context.Context) (storage.Item, error) {
+	part, err := s.mr.NextRawPart() // raw: no quoted-printable decoding of binary data
+	if err != nil {
+		return storage.Item{}, err // io.EOF at the closing boundary
 	}
+	if ct := part.Header.Get(echo.HeaderContentType); ct != "" {
+		if pmt, _, ok := parseContentType(ct); !ok || pmt != mtDICOM {
+			// NextRawPart skips the rest of this part.
+			return storage.Item{Err: fmt.Errorf("%w: part of type %q", errUnsupportedMediaType, ct)}, nil
+		}
+	}
+	return storage.Item{Body: part, Study: s.study}, nil
 }
 
 type stowResult struct {
 	base, study string
 	stored      []storedItem
 	failed      []failedItem
-	broken      error // the multipart body broke off
-	// replacedSHAs are the SHA-256s of instances a replace overwrote.
-	replacedSHAs []string
+	// broken: the pipeline stopped before the end of the body (it broke
+	// off, or the ingest budget stayed full: storage.ErrBusy).
+	broken error
 }
 
 type storedItem struct {
 	class, sop, series, study string
 	warning                   int
+	warningText               string
 	duplicate                 bool // already stored: nothing changed
-}
-
-// changedStudies are the studies that stored instances changed.
-func (r *stowResult) changedStudies() map[string]struct{} {
-	out := map[string]struct{}{}
-	for _, s := range r.stored {
-		if !s.duplicate {
-			out[s.study] = struct{}{}
-		}
-	}
-	return out
 }
 
 type failedItem struct {
@@ -221,16 +176,18 @@ type failedItem struct {
 	err        error
 }
 
-func (r *stowResult) add(sr storage.StoreResult, err error) {
-	if err != nil {
-		r.addFailure(sr, err)
+// add records one instance's outcome (storage.StoreAll's report).
+func (r *stowResult) add(o storage.Outcome) {
+	if o.Err != nil {
+		r.addFailure(o.Result, o.Err)
 		return
 	}
-	in := sr.Instance
-	if sr.ReplacedSHA256 != "" {
-		r.replacedSHAs = append(r.replacedSHAs, sr.ReplacedSHA256)
+	in := o.Result.Instance
+	it := storedItem{class: in.SOPClassUID, sop: in.SOPInstanceUID, series: in.SeriesInstanceUID, study: in.StudyInstanceUID, duplicate: o.Result.Duplicate}
+	if o.Result.Warning != "" {
+		it.warning, it.warningText = warningDoesNotMatch, o.Result.Warning
 	}
-	r.stored = append(r.stored, storedItem{class: in.SOPClassUID, sop: in.SOPInstanceUID, series: in.SeriesInstanceUID, study: in.StudyInstanceUID, duplicate: sr.Duplicate})
+	r.stored = append(r.stored, it)
 }
 
 func (r *stowResult) addFailure(sr storage.StoreResult, err error) {
@@ -262,12 +219,60 @@ func (r *stowResult) status() int {
 	switch {
 	case all(func(e error) bool { return errors.Is(e, errUnsupportedMediaType) }):
 		return http.StatusUnsupportedMediaType
-	case all(func(e error) bool { return errors.Is(e, storage.ErrUnavailable) }):
+	case all(func(e error) bool { return errors.Is(e, storage.ErrUnavailable) || errors.Is(e, storage.ErrBusy) }):
 		return http.StatusServiceUnavailable
 	case len(r.failed) > 0 && errors.As(r.failed[0].err, &tooBig):
 		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusConflict
+}
+
+// busy reports that the ingest budget refused an instance: the client
+// should send the rest again later (Retry-After).
+func (r *stowResult) busy() bool {
+	if errors.Is(r.broken, storage.ErrBusy) {
+		return true
+	}
+	for _, f := range r.failed {
+		if errors.Is(f.err, storage.ErrBusy) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxWarnings bounds the Warning header lines of one STOW response.
+const maxWarnings = 20
+
+// warnings says in words why each failed instance failed, and what is
+// wrong with each instance stored with a warning, as Warning header lines
+// (code 299, as PS3.18 uses them), so that the sender need not read our log.
+func (r *stowResult) warnings(h http.Header) {
+	n := 0
+	add := func(text string) {
+		if n < maxWarnings {
+			addWarning(h, text)
+		}
+		n++
+	}
+	for _, f := range r.failed {
+		who := "an instance"
+		if f.sop != "" {
+			who = "instance " + f.sop
+		}
+		add(fmt.Sprintf("%s not stored (failure reason 0x%04X): %s", who, f.reason, failureText(f.err)))
+	}
+	if r.broken != nil && !errors.Is(r.broken, storage.ErrBusy) && len(r.stored) > 0 {
+		add("the rest of the request was not read: " + failureText(fmt.Errorf("%w: %w", errBadRequest, r.broken)))
+	}
+	for _, s := range r.stored {
+		if s.warningText != "" {
+			add(fmt.Sprintf("instance %s stored with warning 0x%04X: %s", s.sop, s.warning, s.warningText))
+		}
+	}
+	if n > maxWarnings {
+		addWarning(h, fmt.Sprintf("%d more warnings not shown", n-maxWarnings))
+	}
 }
 
 // studyURL is the RetrieveURL of the study the request stored into: the

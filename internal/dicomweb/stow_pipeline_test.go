@@ -89,8 +89,8 @@ func TestSTOW_pipelinedBadPartInMiddle(t *testing.T) {
 	if jb.most.Load() < 2 {
 		t.Errorf("at most %d commits ran at once: not pipelined", jb.most.Load())
 	}
-	if jb.most.Load() > stowCommits {
-		t.Errorf("%d commits ran at once, more than %d", jb.most.Load(), stowCommits)
+	if jb.most.Load() > int64(storage.DefaultLimits.PerSource) {
+		t.Errorf("%d commits ran at once, more than %d", jb.most.Load(), storage.DefaultLimits.PerSource)
 	}
 }
 

@@ -301,20 +301,17 @@ func (h *Handler) serveInstance(c echo.Context, in *storage.Instance, ts string)
 	return h.copyInstance(req.Context(), res, rc, in, ts)
 }
 
-// deleteResource is DELETE of a study, series or instance: index rows
-// first (the commit point), then the blobs no longer referenced.
+// deleteResource is DELETE of a study, series or instance: the archive
+// removes the index rows first (the commit point), then the blobs and
+// the renderings cached from them, and rebuilds what remains of the
+// study's metadata.
 func (h *Handler) deleteResource(c echo.Context) error {
 	study, series, sop, err := pathUIDs(c)
 	if err != nil {
 		return err
 	}
-	gone := h.thumbnailOwners(c.Request().Context(), study, series, sop) // reports.go
 	if err := h.archive.Delete(c.Request().Context(), study, series, sop); err != nil {
 		return err
-	}
-	h.purgeThumbnails(c.Request().Context(), gone)
-	if series != "" { // a deleted study has no documents left to rebuild
-		h.changed(study, h.baseURL(c))
 	}
 	return c.NoContent(http.StatusNoContent)
 }

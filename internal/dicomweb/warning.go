@@ -1,0 +1,33 @@
+package dicomweb
+
+import (
+	"net/http"
+	"strings"
+)
+
+// addWarning adds a Warning header line with code 299 (PS3.18;
+// RFC 7234 5.5): `299 pacs "text"`. The text is made printable ASCII and
+// its quotes escaped, and cut at 300 bytes.
+func addWarning(h http.Header, text string) {
+	var b strings.Builder
+	b.WriteString(`299 pacs "`)
+	n := 0
+	for _, r := range text {
+		if n >= 300 {
+			b.WriteString("...")
+			break
+		}
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r > 0x7e:
+			b.WriteByte('?')
+		default:
+			b.WriteRune(r)
+		}
+		n++
+	}
+	b.WriteByte('"')
+	h.Add("Warning", b.String())
+}
