@@ -23,6 +23,12 @@ import (
 // each fragment starting with a JPEG SOI (FFD8) or JPEG 2000 SOC (FF4F)
 // marker. Video transfer syntaxes hold one stream: one Frame with all
 // fragments, whatever NumberOfFrames says.
+//
+// Pixel data that contradicts its attributes is not an error here: the
+// archive keeps what it was sent. Native data shorter than the
+// attributes say gives the frames that begin inside the value (the last
+// one short); fragments that map to another number of frames than
+// NumberOfFrames give the frames their markers delimit.
 func (p *parser) frames() error {
 	h := p.h
 	pd := h.Dataset.find(tagPixelData)
@@ -55,15 +61,19 @@ func (p *parser) frames() error {
 	if pi := h.Text(tagPhotometricInterpretation); spp == 3 && strings.HasSuffix(pi, "_422") {
 		bits = bits * 2 / 3 // 4:2:2: two luminance samples share one Cb and one Cr
 	}
-	need := (uint64(nf)*bits + 7) / 8
-	if uint64(v.Length) < need {
-		return invalidf("PixelData has %d bytes, %d frames need %d", v.Length, nf, need)
+	length, n := uint64(v.Length), uint64(nf)
+	if need := (n*bits + 7) / 8; length < need {
+		// Short pixel data is kept as sent: the frames that start inside
+		// the value, the last one cut at its end (at least one, maybe
+		// empty). Decoding such a frame fails with codec.ErrCorrupt, and
+		// ingest tells the sender (storage.pixelDataProblem).
+		n = max(min(n, (length*8+bits-1)/bits), 1)
 	}
-	spans := make([]Span, nf)
-	h.Frames = make([]Frame, nf)
+	spans := make([]Span, n)
+	h.Frames = make([]Frame, n)
 	for i := range spans {
-		from := uint64(i) * bits / 8
-		to := (uint64(i+1)*bits + 7) / 8
+		to := min((uint64(i+1)*bits+7)/8, length)
+		from := min(uint64(i)*bits/8, to)
 		spans[i] = Span{Offset: v.Offset + int64(from), Length: int64(to - from)}
 		h.Frames[i] = spans[i : i+1 : i+1]
 	}
@@ -151,10 +161,10 @@ func (p *parser) encapsulatedFrames(nf int) error {
 			starts = append(starts, i)
 		}
 	}
-	if len(starts) != nf {
-		return invalidf("cannot map %d pixel data fragments to %d frames", len(fr), nf)
-	}
-	h.Frames = make([]Frame, nf)
+	// When the markers do not give NumberOfFrames frames either, the
+	// frames they delimit are kept (storage.pixelDataProblem reports
+	// the mismatch to the sender).
+	h.Frames = make([]Frame, len(starts))
 	for i, st := range starts {
 		end := len(fr)
 		if i+1 < len(starts) {
