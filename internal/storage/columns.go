@@ -41,3 +41,22 @@ const InstanceHeadColumns = `st.study_uid, se.series_uid, i.sop_instance_uid, i.
 	i.encapsulated, i.deflated, i.big_endian, i.data_set_offset,
 	i.instance_number, i.rows, i.columns, i.bits_allocated, i.number_of_frames,
 	i.content_date, i.content_time, i.acquisition_date, `
+
+// ListInstancesSQL is the statement of Index.ListInstances, with
+// placeholders ph1 (the UID to start after) and ph2 (the limit): a range
+// of the unique SOP Instance UID index read in its order and cut at the
+// limit, the study and series UIDs looked up per row by primary key
+// (scalar subqueries, so that no plan joins whole tables for a page).
+func ListInstancesSQL(ph1, ph2 string) string {
+	return `SELECT (SELECT st.study_uid FROM studies st WHERE st.study_pk = i.study_pk),
+	(SELECT se.series_uid FROM series se WHERE se.series_pk = i.series_pk),
+	i.sop_instance_uid, i.sop_class_uid, i.transfer_syntax_uid, i.blob_key, i.size, i.sha256, i.created
+	FROM instances i WHERE i.sop_instance_uid > ` + ph1 + ` ORDER BY i.sop_instance_uid LIMIT ` + ph2
+}
+
+// ListInstancesDest are scan destinations for ListInstancesSQL; created
+// receives the Unix nanoseconds of Instance.Created.
+func ListInstancesDest(inst *Instance, created *int64) []any {
+	return []any{&inst.StudyInstanceUID, &inst.SeriesInstanceUID, &inst.SOPInstanceUID, &inst.SOPClassUID,
+		&inst.TransferSyntaxUID, &inst.BlobKey, &inst.Size, &inst.SHA256, created}
+}

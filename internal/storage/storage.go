@@ -270,6 +270,17 @@ type Index interface {
 	// HasBlob reports whether an indexed instance references the blob
 	// key (the orphan sweep deletes blobs no row references).
 	HasBlob(ctx context.Context, key string) (bool, error)
+	// ListInstances is one page of a walk over every indexed instance
+	// (Verify): at most limit instances (limit <= 0: 1000) whose SOP
+	// Instance UID sorts after `after` in byte order ("" from the
+	// first), in that order. Only the UIDs, SOPClassUID,
+	// TransferSyntaxUID, BlobKey, Size, SHA256 and Created are filled. A
+	// page is one range of the UID index plus a primary-key lookup of
+	// each row's study and series, whatever the size of the index.
+	// Walking page after page, each from the last UID of the page
+	// before, until an empty page, visits every instance indexed for the
+	// whole walk exactly once, whatever is stored or deleted meanwhile.
+	ListInstances(ctx context.Context, after string, limit int) ([]*Instance, error)
 	// Ping checks the index is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -694,6 +694,44 @@ func (x *Index) HasBlob(ctx context.Context, key string) (bool, error) {
 	return ok, nil
 }
 
+// sqlListInstances is a page of the walk over all instances: a range
+// scan of the SOP Instance UID's unique index (COLLATE "C": byte order)
+// that stops after the limit, each row's study and series UIDs looked up
+// by primary key; no sort (TestListInstances_plan).
+var sqlListInstances = storage.ListInstancesSQL("$1", "$2")
+
+// ListInstances is a page of the walk over all instances, in SOP
+// Instance UID order.
+func (x *Index) ListInstances(ctx context.Context, after string, limit int) ([]*storage.Instance, error) {
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	rows, err := x.pool.Query(ctx, sqlListInstances, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pgindex: list instances: %w", err)
+	}
+	defer rows.Close()
+	out := make([]*storage.Instance, 0, min(limit, defaultListLimit))
+	for rows.Next() {
+		var (
+			inst    storage.Instance
+			created int64
+		)
+		if err := rows.Scan(storage.ListInstancesDest(&inst, &created)...); err != nil {
+			return nil, fmt.Errorf("pgindex: list instances: %w", err)
+		}
+		inst.Created = time.Unix(0, created).UTC()
+		out = append(out, &inst)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgindex: list instances: %w", err)
+	}
+	return out, nil
+}
+
+// defaultListLimit is the page size of ListInstances when none is given.
+const defaultListLimit = 1000
+
 // EachMetadata streams the metadata of a study's (or series') instances
 // in Instances order, from one query (one snapshot) that reads only the
 // UIDs and the compressed documents; one buffer is reused for

@@ -799,3 +799,45 @@ func (x *Index) HasBlob(ctx context.Context, key string) (bool, error) {
 	}
 	return ok, nil
 }
+
+// sqlListInstances is a page of the walk over all instances: a range of
+// the SOP Instance UID's unique index (BINARY collation: byte order) cut
+// at LIMIT, no sort (TestListInstances_plan).
+var sqlListInstances = storage.ListInstancesSQL("?", "?")
+
+// defaultListLimit is the page size of ListInstances when none is given.
+const defaultListLimit = 1000
+
+// ListInstances is a page of the walk over all instances, in SOP
+// Instance UID order.
+func (x *Index) ListInstances(ctx context.Context, after string, limit int) ([]*storage.Instance, error) {
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	leave, err := x.gate.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+	rows, err := x.query(ctx, sqlListInstances, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: list instances: %w", err)
+	}
+	defer rows.Close()
+	out := make([]*storage.Instance, 0, min(limit, defaultListLimit))
+	for rows.Next() {
+		var (
+			inst    storage.Instance
+			created int64
+		)
+		if err := rows.Scan(storage.ListInstancesDest(&inst, &created)...); err != nil {
+			return nil, fmt.Errorf("sqliteindex: list instances: %w", err)
+		}
+		inst.Created = time.Unix(0, created).UTC()
+		out = append(out, &inst)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqliteindex: list instances: %w", err)
+	}
+	return out, nil
+}

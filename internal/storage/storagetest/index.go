@@ -493,6 +493,9 @@ func TestIndex(t *testing.T, newIndex func(t *testing.T) storage.Index) {
 		}
 	})
 
+	t.Run("ListInstances", func(t *testing.T) { testListInstances(t, newIndex(t)) })
+	t.Run("ListInstancesWhileDeleting", func(t *testing.T) { testListInstancesWhileDeleting(t, newIndex(t)) })
+
 	t.Run("DeleteCascade", func(t *testing.T) {
 		x := newIndex(t)
 		putAll(t, x, fixture())
@@ -1076,4 +1079,134 @@ func testFuzzyNameMaintained(t *testing.T, x storage.Index) {
 	find("walker")
 	find("walt", "3.1")
 	find("newman walt", "3.1")
+}
+
+// listAll walks x with ListInstances in pages of limit and returns the
+// SOP Instance UIDs in the order visited; between pages it calls
+// between with the UIDs seen so far.
+func listAll(t *testing.T, x storage.Index, limit int, between func(seen []string)) []string {
+	t.Helper()
+	var seen []string
+	after := ""
+	for pages := 0; ; pages++ {
+		if pages > 1000 {
+			t.Fatalf("ListInstances: no end after %d pages (after %q)", pages, after)
+		}
+		page, err := x.ListInstances(t.Context(), after, limit)
+		if err != nil {
+			t.Fatalf("ListInstances(%q, %d): %v", after, limit, err)
+		}
+		if len(page) > max(limit, 0) && limit > 0 {
+			t.Fatalf("ListInstances(%q, %d) = %d instances", after, limit, len(page))
+		}
+		if len(page) == 0 {
+			return seen
+		}
+		for _, in := range page {
+			seen = append(seen, in.SOPInstanceUID)
+		}
+		after = page[len(page)-1].SOPInstanceUID
+		if between != nil {
+			between(seen)
+		}
+	}
+}
+
+// testListInstances: the walk visits every instance once, in byte order
+// of the SOP Instance UID ("1.10" before "1.9"), across studies and
+// series, with the fields Verify needs.
+func testListInstances(t *testing.T, x storage.Index) {
+	if got := listAll(t, x, 3, nil); len(got) != 0 {
+		t.Fatalf("walk of an empty index = %v", got)
+	}
+	var want []string
+	var insts []*storage.Instance
+	for i := range 23 {
+		study := fmt.Sprintf("8.%d", i%3)
+		series := fmt.Sprintf("%s.%d", study, i%2)
+		inst := NewTestInstance(study, series, fmt.Sprintf("%s.%d", series, 100-3*i)) // UIDs not in put order
+		insts = append(insts, inst)
+		want = append(want, inst.SOPInstanceUID)
+	}
+	putAll(t, x, insts)
+	slices.Sort(want) // byte order
+	for _, limit := range []int{1, 4, 23, 100, 0} {
+		if diff := cmp.Diff(want, listAll(t, x, limit, nil)); diff != "" {
+			t.Errorf("walk in pages of %d (-want +got):\n%s", limit, diff)
+		}
+	}
+	page, err := x.ListInstances(t.Context(), "", 0)
+	if err != nil || len(page) != len(insts) {
+		t.Fatalf("ListInstances(\"\", 0) = %d instances, %v", len(page), err)
+	}
+	byUID := map[string]*storage.Instance{}
+	for _, in := range insts {
+		byUID[in.SOPInstanceUID] = in
+	}
+	for _, got := range page {
+		w := byUID[got.SOPInstanceUID]
+		if got.StudyInstanceUID != w.StudyInstanceUID || got.SeriesInstanceUID != w.SeriesInstanceUID ||
+			got.SOPClassUID != w.SOPClassUID || got.TransferSyntaxUID != w.TransferSyntaxUID ||
+			got.BlobKey != w.BlobKey || got.Size != w.Size || got.SHA256 != w.SHA256 || !got.Created.Equal(w.Created) {
+			t.Errorf("ListInstances row %+v\ndoes not match the put %+v", got, w)
+		}
+	}
+	if page, err := x.ListInstances(t.Context(), want[len(want)-1], 10); err != nil || len(page) != 0 {
+		t.Errorf("ListInstances(after the last) = %d instances, %v; want none", len(page), err)
+	}
+}
+
+// testListInstancesWhileDeleting: instances deleted during a walk, the
+// ones already visited (which shift an OFFSET walk forward by one and
+// make it skip an instance) and the ones not visited yet, never make the
+// walk skip or repeat another instance; an instance stored meanwhile
+// after the walk's position is visited.
+func testListInstancesWhileDeleting(t *testing.T, x storage.Index) {
+	ctx := t.Context()
+	var insts []*storage.Instance
+	for i := range 30 {
+		insts = append(insts, NewTestInstance("9.1", fmt.Sprintf("9.1.%d", i%3), fmt.Sprintf("9.1.%d.%02d", i%3, i)))
+	}
+	putAll(t, x, insts)
+	all := make([]string, len(insts))
+	for i, in := range insts {
+		all[i] = in.SOPInstanceUID
+	}
+	slices.Sort(all)
+	deleted := map[string]bool{}
+	del := func(sop string) {
+		for _, in := range insts {
+			if in.SOPInstanceUID == sop {
+				if _, err := x.Delete(ctx, "", "", sop); err != nil {
+					t.Fatalf("Delete(%s): %v", sop, err)
+				}
+				deleted[sop] = true
+				return
+			}
+		}
+	}
+	added := NewTestInstance("9.1", "9.1.0", "9.1.9.99") // sorts last
+	got := listAll(t, x, 4, func(seen []string) {
+		switch len(seen) {
+		case 4: // two visited ones (an OFFSET walk would now skip two)
+			del(seen[0])
+			del(seen[2])
+		case 8: // one visited, the next unvisited, one far ahead
+			del(seen[7])
+			del(all[8])
+			del(all[20])
+		case 12:
+			putAll(t, x, []*storage.Instance{added})
+		}
+	})
+	var want []string
+	for _, sop := range all {
+		if !deleted[sop] || slices.Index(all, sop) < 8 {
+			want = append(want, sop) // visited before its delete, or never deleted
+		}
+	}
+	want = append(want, added.SOPInstanceUID)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("walk while deleting (-want +got):\n%s", diff)
+	}
 }
