@@ -599,50 +599,6 @@ func (s *swapReader) Read(p []byte) (int, error) {
 
 func (s *swapReader) Close() error { return s.rc.Close() }
 
-// Verify re-hashes the blob of every indexed instance and calls fn for
-// each one that is missing (err wraps ErrNotFound) or whose SHA-256
-// differs (ErrChecksum). An error from fn stops the walk.
-func (a *Archive) Verify(ctx context.Context, fn func(inst *Instance, err error) error) error {
-	const page = 500
-	for off := 0; ; off += page {
-		res, err := a.Index.Search(ctx, Query{Level: LevelInstance, Limit: page, Offset: off})
-		if err != nil {
-			return fmt.Errorf("storage: verify: %w", err)
-		}
-		for i := range res {
-			inst := &res[i].Instance
-			if err := a.verifyOne(ctx, inst); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if err := fn(inst, err); err != nil {
-					return err
-				}
-			}
-		}
-		if len(res) < page {
-			return nil
-		}
-	}
-}
-
-func (a *Archive) verifyOne(ctx context.Context, inst *Instance) error {
-	rc, err := a.Blobs.Open(ctx, inst.BlobKey, 0, -1)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, rc)
-	if err != nil {
-		return err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != inst.SHA256 || n != inst.Size {
-		return fmt.Errorf("%w: %s: %d bytes, sha256 %s; indexed %d bytes, %s", ErrChecksum, inst.BlobKey, n, got, inst.Size, inst.SHA256)
-	}
-	return nil
-}
-
 // Sweep deletes instance blobs older than olderThan that no index row
 // references: what a crash between blob commit and index commit, or a
 // failed cleanup, left behind. olderThan must exceed the longest ingest
