@@ -11,6 +11,9 @@
 #                  (scripts/s3.sh), compared with pacs on the local folder
 #   GOBENCH        go test -bench pattern (default "."; "none" skips the Go benchmarks)
 #   GOBENCHTIME    go test -benchtime (default 1s)
+#   FLOOD          "pacsbench flood" flags for the concurrent-upload memory run
+#                  against a fresh pacs (default: 32 × 200 MB + 1,000 small
+#                  STOWs at once); "none" skips it
 # Every server runs on 127.0.0.1 on a free port with data in a temp folder
 # that is removed at the end.
 set -euo pipefail
@@ -113,6 +116,24 @@ for s in orthanc pacs pacs-s3; do
 	cp "$tmp/$s.json" "bench-results/$stamp-$s.json" 2>/dev/null || true
 done
 
+# The flood: many uploads at once against a fresh server (its peak RSS
+# counts from its start), after the load runs so that it skews nothing.
+flood=${FLOOD:-}
+if [[ $flood != none && -n ${url[pacs]:-} ]]; then
+	read -r -a flood_args <<<"$flood"
+	start_pacs flood
+	if [[ -n ${url[flood]:-} ]]; then
+		log "flood against a fresh pacs at ${url[flood]}"
+		if ! bin/pacsbench flood --url "${url[flood]}" --pid "${pids[-1]}" --out "$tmp/flood.json" "${flood_args[@]}" \
+			>"$tmp/flood.txt" 2>&1; then
+			failed+=("pacsbench flood failed")
+		fi
+		cat "$tmp/flood.txt"
+		stop_pid "${pids[-1]}"
+		rm -rf "$tmp/flood-data"
+	fi
+fi
+
 {
 	echo "# Benchmark run $stamp"
 	echo
@@ -139,6 +160,14 @@ done
 		echo "× here: how many times faster the folder store is than S3 (below 1: S3 is faster)."
 		echo
 		bin/pacsbench compare "$tmp/pacs-s3.json" "$tmp/pacs.json"
+		echo
+	fi
+	if [[ -s $tmp/flood.txt ]]; then
+		echo "## Concurrent uploads (pacsbench flood, fresh pacs)"
+		echo
+		echo '```'
+		cat "$tmp/flood.txt"
+		echo '```'
 		echo
 	fi
 	for s in pacs pacs-s3 orthanc; do

@@ -5,6 +5,7 @@
 //
 //	pacsbench run --url http://127.0.0.1:8080/dicom-web --label pacs --out pacs.json
 //	pacsbench compare orthanc.json pacs.json     # side by side, with ratios
+//	pacsbench flood --url … --pid PID            # 32 × 200 MB + 1,000 small STOWs at once; the server's peak RSS
 //
 // Every loop is bounded in count and in time, and it talks only to the
 // loopback URL it is given. See docs/benchmarks.md.
@@ -89,10 +90,12 @@ func main() {
 		err = cmdRun(args, os.Stdout, log)
 	case "compare":
 		err = cmdCompare(args, os.Stdout)
+	case "flood":
+		err = cmdFlood(args, os.Stdout)
 	case "help":
-		fmt.Fprintln(os.Stderr, "usage: pacsbench [run] --url URL [flags] | pacsbench compare BASE.json NEW.json")
+		fmt.Fprintln(os.Stderr, "usage: pacsbench [run] --url URL [flags] | pacsbench compare BASE.json NEW.json | pacsbench flood --url URL --pid PID [flags]")
 	default:
-		err = fmt.Errorf("unknown command %q (want run or compare)", cmd)
+		err = fmt.Errorf("unknown command %q (want run, compare or flood)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pacsbench:", err)
