@@ -61,7 +61,8 @@ func failureText(err error) string {
 	case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrExists),
 		errors.Is(err, dcm.ErrInvalid), errors.Is(err, errUnsupportedMediaType), errors.Is(err, errBadRequest):
 		// These messages describe the input only.
-		return strings.TrimPrefix(err.Error(), "storage: store: ")
+		msg := strings.TrimPrefix(err.Error(), "storage: store: ")
+		return strings.TrimPrefix(msg, "dcm: ")
 	case errors.Is(err, storage.ErrUnavailable):
 		return "storage is unavailable; send it again later"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
