@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/cloudpacs/pacs/internal/storage"
 )
@@ -34,11 +34,12 @@ type Config struct {
 	// RetrieveURLs and BulkDataURIs start with (Root is appended). Empty:
 	// derived from each request (X-Forwarded-Proto/-Host, then Host).
 	PublicBaseURL string
-	// MetadataRebuildDelay: after a STOW or DELETE, a study's metadata
-	// documents are rebuilt in the background once the study has been
-	// quiet this long (0: DefaultMetadataRebuildDelay; < 0: never, they
-	// are then built on the first request).
-	MetadataRebuildDelay time.Duration
+	// MetadataCacheBytes bounds the memory cache of study and series
+	// metadata documents as served (gzip, with this server's base URL
+	// in): 0: DefaultMetadataCacheBytes; < 0: none (every request puts
+	// the base URL into the archive's document again). The archive
+	// keeps the documents current (storage.Archive.MetadataRebuildDelay).
+	MetadataCacheBytes int64
 }
 
 // Handler serves the DICOMweb routes.
@@ -50,29 +51,20 @@ type Handler struct {
 	maxUpload int64
 	publicURL string
 
-	rebuilder *rebuilder // nil: no background metadata rebuilds
+	metaCache  *docCache          // metadata documents as served; nil: none
+	metaFlight singleflight.Group // one build of a served document at a time
 
-	reparses         atomic.Int64 // bulk requests answered by re-reading a header (rows without Instance.Bulk)
-	metadataBuilds   atomic.Int64 // metadata documents built on request (cache misses)
-	metadataRebuilds atomic.Int64 // background study rebuilds
+	metaRebases atomic.Int64 // documents given a base URL (memory cache misses)
+
+	reparses atomic.Int64 // bulk requests answered by re-reading a header (rows without Instance.Bulk)
 }
 
-// Close stops background work (pending metadata rebuilds are dropped,
-// running ones cancelled) and waits for it. Call it after the HTTP
-// server has shut down.
+// Close drops the metadata memory cache. Call it after the HTTP server
+// has shut down; the archive's background work stops with
+// storage.Archive.Close.
 func (h *Handler) Close() error {
-	if h.rebuilder != nil {
-		h.rebuilder.close()
-	}
+	h.metaCache.clear()
 	return nil
-}
-
-// changed tells the background rebuilder that study changed; base is the
-// DICOMweb root URL its documents are wanted for.
-func (h *Handler) changed(study, base string) {
-	if h.rebuilder != nil && study != "" {
-		h.rebuilder.schedule(study, base)
-	}
 }
 
 // New returns a Handler for cfg.
@@ -97,11 +89,11 @@ func New(cfg Config) *Handler {
 	if h.maxUpload <= 0 {
 		h.maxUpload = DefaultMaxUploadBytes
 	}
-	if d := cfg.MetadataRebuildDelay; d >= 0 && h.index != nil {
-		if d == 0 {
-			d = DefaultMetadataRebuildDelay
+	if n := cfg.MetadataCacheBytes; n >= 0 {
+		if n == 0 {
+			n = DefaultMetadataCacheBytes
 		}
-		h.rebuilder = newRebuilder(h, d)
+		h.metaCache = newDocCache(n)
 	}
 	return h
 }

@@ -53,6 +53,8 @@ func newTestServer(t testing.TB, mod func(*Config)) *testServer {
 	t.Cleanup(func() {
 		s.Close()
 		h.Close()
+		cfg.Archive.Close() // background metadata rebuilds
+		a.Close()
 	})
 	return &testServer{Server: s, archive: a, echo: e, handler: h}
 }

@@ -3,7 +3,6 @@ package dicomweb
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -20,9 +19,18 @@ import (
 
 // retrieveMetadata is WADO-RS .../metadata at study, series and instance
 // level: a DICOM JSON array of instance objects, BulkDataURIs pointing at
-// this server. Study and series documents are built once per study
-// version, kept gzip-compressed in the index cache, and served compressed
-// to clients that accept gzip (DESIGN.md decision 4).
+// this server. Study and series documents are precomputed by the archive
+// without a base URL (storage.Archive.MetadataDocument); the base URL of
+// the request is put in here, and the result is kept gzip-compressed in
+// a bounded memory cache (docCache), so that a repeated request is one
+// map lookup and a write (DESIGN.md decision 4). Clients that accept
+// gzip get those bytes as they are.
+//
+// X-Cache says "hit" when no document was built from instance rows for
+// the request (it came from the memory cache, or from the archive's
+// precomputed document with the base URL put in), "miss" when the
+// archive had to build it from the rows (the first request after a
+// change that the background rebuild had not caught up with).
 func (h *Handler) retrieveMetadata(c echo.Context) error {
 	study, series, sop, err := pathUIDs(c)
 	if err != nil {
@@ -54,32 +62,27 @@ func (h *Handler) retrieveMetadata(c echo.Context) error {
 		return c.Blob(http.StatusOK, mtDICOMJSON, doc)
 	}
 
-	// The version is read before the instances, so a document built from
-	// newer rows is at worst cached under a stale version, never served.
+	// The version is read before the document, which is thus never older
+	// than the version its ETag and cache key name (see
+	// storage.Archive.MetadataDocument).
 	version, err := h.index.StudyVersion(ctx, study)
 	if err != nil {
 		return err
 	}
-	key := metadataKey(series, bh)
-	etag := `W/"` + strconv.FormatInt(version, 36) + "-" + bh + "-" + fnvHex(key) + `"`
+	key := docKey{study: study, doc: "study", base: base, version: version}
+	if series != "" {
+		key.doc = "series/" + series
+	}
+	etag := `W/"` + strconv.FormatInt(version, 36) + "-" + bh + "-" + fnvHex(key.doc) + `"`
 	if notModified(c, etag) {
 		return nil
 	}
-	gz, err := h.index.CachedMetadata(ctx, study, key, version)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		h.log.Warn("metadata cache read failed", "err", err)
+	gz, built, err := h.metadataDocument(ctx, key, series)
+	if err != nil {
+		return err
 	}
-	var doc []byte
-	if err != nil || len(gz) == 0 {
+	if built {
 		res.Header().Set("X-Cache", "miss")
-		h.metadataBuilds.Add(1)
-		gz, doc, err = h.buildMetadata(ctx, study, series, base, !acceptsGzip(c.Request()))
-		if err != nil {
-			return err
-		}
-		if err := h.index.PutCachedMetadata(ctx, study, key, version, gz); err != nil {
-			h.log.Warn("metadata cache write failed", "err", err)
-		}
 	} else {
 		res.Header().Set("X-Cache", "hit")
 	}
@@ -88,14 +91,11 @@ func (h *Handler) retrieveMetadata(c echo.Context) error {
 		res.Header().Set(echo.HeaderContentEncoding, "gzip")
 		return c.Blob(http.StatusOK, mtDICOMJSON, gz)
 	}
-	if doc != nil {
-		return c.Blob(http.StatusOK, mtDICOMJSON, doc)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	zr, err := getGzipReader(gz)
 	if err != nil {
-		return fmt.Errorf("metadata cache: %w", err)
+		return fmt.Errorf("metadata: %w", err)
 	}
-	defer zr.Close()
+	defer gzipReaders.Put(zr)
 	res.Header().Set(echo.HeaderContentType, mtDICOMJSON)
 	res.WriteHeader(http.StatusOK)
 	if c.Request().Method == http.MethodHead {
@@ -105,173 +105,119 @@ func (h *Handler) retrieveMetadata(c echo.Context) error {
 	return err
 }
 
-// metadataKey names a cached metadata document (storage.Index
-// CachedMetadata): the study's (series == "") or a series', for one base
-// URL (by its hash bh).
-func metadataKey(series, bh string) string {
-	if series == "" {
-		return "study/" + bh
+// metadataDocument returns the study or series document named by k as
+// served (gzip, k.base in), from the memory cache or from the archive's
+// base-free document; built reports that the archive built that from
+// instance rows. Concurrent requests for one k make it once.
+func (h *Handler) metadataDocument(ctx context.Context, k docKey, series string) (gz []byte, built bool, err error) {
+	if gz, ok := h.metaCache.get(k); ok {
+		return gz, false, nil
 	}
-	return "series/" + series + "/" + bh
-}
-
-// docWriter streams one metadata document (a JSON array of instance
-// objects) into a gzip stream, and into plain bytes when asked.
-type docWriter struct {
-	gz    bytes.Buffer
-	zw    *gzip.Writer
-	plain *bytes.Buffer
-	n     int
-}
-
-var gzipWriters = sync.Pool{New: func() any {
-	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
-	return zw
-}}
-
-func newDocWriter(plain bool) *docWriter {
-	d := &docWriter{zw: gzipWriters.Get().(*gzip.Writer)}
-	d.gz.Grow(64 << 10)
-	d.zw.Reset(&d.gz)
-	if plain {
-		d.plain = bytes.NewBuffer(make([]byte, 0, 256<<10))
-	}
-	d.write([]byte{'['})
-	return d
-}
-
-func (d *docWriter) write(b []byte) {
-	d.zw.Write(b) // writes to a bytes.Buffer: never fails
-	if d.plain != nil {
-		d.plain.Write(b)
-	}
-}
-
-// add appends one instance object; scratch is reused between calls.
-func (d *docWriter) add(scratch []byte, instURL string, metadata []byte) []byte {
-	scratch = scratch[:0]
-	if d.n > 0 {
-		scratch = append(scratch, ',')
-	}
-	d.n++
-	if len(metadata) == 0 {
-		scratch = append(scratch, "{}"...)
-	} else {
-		scratch = appendReplacingPlaceholder(scratch, metadata, instURL)
-	}
-	d.write(scratch)
-	return scratch
-}
-
-// finish ends the array and returns the gzip bytes and, if asked for,
-// the plain document.
-func (d *docWriter) finish() (gz, plain []byte) {
-	d.write([]byte{']'})
-	d.zw.Close()
-	d.zw.Reset(io.Discard)
-	gzipWriters.Put(d.zw)
-	d.zw = nil
-	if d.plain != nil {
-		plain = d.plain.Bytes()
-	}
-	return d.gz.Bytes(), plain
-}
-
-// abort returns the gzip writer to the pool after a failed build.
-func (d *docWriter) abort() {
-	if d.zw != nil {
-		d.zw.Reset(io.Discard)
-		gzipWriters.Put(d.zw)
-		d.zw = nil
-	}
-}
-
-// eachMetadata calls fn with the metadata of the study's (series')
-// instances in order: streamed when the index can (storage.
-// MetadataLister), else from Index.Instances.
-func (h *Handler) eachMetadata(ctx context.Context, study, series string, fn func(series, sop string, md []byte) error) error {
-	if ml, ok := h.index.(storage.MetadataLister); ok {
-		return ml.EachMetadata(ctx, study, series, fn)
-	}
-	insts, err := h.index.Instances(ctx, study, series)
-	if err != nil {
-		return err
-	}
-	for _, in := range insts {
-		if err := fn(in.SeriesInstanceUID, in.SOPInstanceUID, in.Metadata); err != nil {
-			return err
+	// Shared by every request waiting for it, so it runs without any one
+	// request's cancellation; a request that gives up stops waiting.
+	ch := h.metaFlight.DoChan(k.study+"\x00"+k.doc+"\x00"+strconv.FormatInt(k.version, 36)+"\x00"+k.base, func() (any, error) {
+		if gz, ok := h.metaCache.peek(k); ok { // made by a flight that just ended
+			return servedDoc{gz: gz}, nil
 		}
-	}
-	return nil
-}
-
-// buildMetadata builds the study (series == "") or series metadata
-// document for base: gzip-compressed, and also plain when plain is set.
-func (h *Handler) buildMetadata(ctx context.Context, study, series, base string, plain bool) (gz, doc []byte, err error) {
-	d := newDocWriter(plain)
-	defer d.abort()
-	var scratch []byte
-	prefix := base + "/studies/" + study + "/series/"
-	err = h.eachMetadata(ctx, study, series, func(se, sop string, md []byte) error {
-		scratch = d.add(scratch, prefix+se+"/instances/"+sop, md)
-		return nil
+		free, built, err := h.archive.MetadataDocument(context.WithoutCancel(ctx), k.study, series, k.version)
+		if err != nil {
+			return nil, err
+		}
+		h.metaRebases.Add(1)
+		gz, err := rebase(free, k.base)
+		if err != nil {
+			return nil, fmt.Errorf("metadata document of %s: %w", k.study, err)
+		}
+		h.metaCache.put(k, gz)
+		return servedDoc{gz: gz, built: built}, nil
 	})
-	if err != nil {
-		return nil, nil, err
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, false, r.Err
+		}
+		d := r.Val.(servedDoc)
+		return d.gz, d.built, nil
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
 	}
-	if d.n == 0 {
-		return nil, nil, notFoundf("no instances")
-	}
-	gz, doc = d.finish()
-	return gz, doc, nil
 }
 
-// buildStudyMetadata builds, in one pass over the study's instances, the
-// study document and every series document for base, and caches them
-// under version (PutCachedMetadata drops them if the study changed since).
-func (h *Handler) buildStudyMetadata(ctx context.Context, study, base string, version int64) error {
-	bh := baseHash(base)
-	all := newDocWriter(false)
-	defer all.abort()
-	var (
-		cur       *docWriter
-		curSeries string
-		scratch   []byte
-	)
+type servedDoc struct {
+	gz    []byte
+	built bool
+}
+
+// rebase turns a base-free metadata document (gzip; every
+// storage.BulkPlaceholder stands for the DICOMweb root URL) into the
+// document served for base: inflated, each placeholder replaced by base
+// (JSON-escaped), compressed again (gzip, BestSpeed). It streams: memory
+// is the two compressed documents and a read buffer.
+func rebase(free []byte, base string) ([]byte, error) {
+	zr, err := getGzipReader(free)
+	if err != nil {
+		return nil, err
+	}
+	defer gzipReaders.Put(zr)
+	var out bytes.Buffer
+	out.Grow(len(free) + len(free)/16 + 512)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(&out)
 	defer func() {
-		if cur != nil {
-			cur.abort()
-		}
+		zw.Reset(io.Discard)
+		gzipWriters.Put(zw)
 	}()
-	flush := func() error {
-		if cur == nil {
-			return nil
-		}
-		gz, _ := cur.finish()
-		cur = nil
-		return h.index.PutCachedMetadata(ctx, study, metadataKey(curSeries, bh), version, gz)
-	}
-	prefix := base + "/studies/" + study + "/series/"
-	err := h.eachMetadata(ctx, study, "", func(se, sop string, md []byte) error {
-		if cur == nil || se != curSeries {
-			if err := flush(); err != nil {
-				return err
+	esc := appendJSONStringContent(make([]byte, 0, len(base)+8), base)
+	bp := rebaseBufs.Get().(*[]byte)
+	defer rebaseBufs.Put(bp)
+	ph := storage.BulkPlaceholder[0]
+	for {
+		n, rerr := zr.Read(*bp)
+		chunk := (*bp)[:n]
+		for len(chunk) > 0 {
+			i := bytes.IndexByte(chunk, ph)
+			if i < 0 {
+				zw.Write(chunk) // writes to a bytes.Buffer: never fails
+				break
 			}
-			cur, curSeries = newDocWriter(false), se
+			zw.Write(chunk[:i])
+			zw.Write(esc)
+			chunk = chunk[i+1:]
 		}
-		url := prefix + se + "/instances/" + sop
-		scratch = all.add(scratch, url, md)
-		scratch = cur.add(scratch, url, md)
-		return ctx.Err()
-	})
-	if err == nil {
-		err = flush()
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return nil, rerr
+		}
 	}
-	if err != nil {
-		return err
+	if err := zw.Close(); err != nil {
+		return nil, err
 	}
-	gz, _ := all.finish()
-	return h.index.PutCachedMetadata(ctx, study, metadataKey("", bh), version, gz)
+	return out.Bytes(), nil
+}
+
+var (
+	gzipWriters = sync.Pool{New: func() any {
+		zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+		return zw
+	}}
+	gzipReaders sync.Pool // of *gzip.Reader
+	rebaseBufs  = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+)
+
+// getGzipReader returns a pooled reader of gz; put it back into
+// gzipReaders when done.
+func getGzipReader(gz []byte) (*gzip.Reader, error) {
+	zr, _ := gzipReaders.Get().(*gzip.Reader)
+	if zr == nil {
+		zr = new(gzip.Reader)
+	}
+	if err := zr.Reset(bytes.NewReader(gz)); err != nil {
+		gzipReaders.Put(zr)
+		return nil, err
+	}
+	return zr, nil
 }
 
 // appendInstanceMetadata appends the instance JSON with its bulk data
