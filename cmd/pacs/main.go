@@ -380,7 +380,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		MaxUploadBytes: cfg.MaxUpload,
 		PublicBaseURL:  cfg.PublicURL,
 	})
-	defer dw.Close() // after the server stopped: background metadata rebuilds
+	// Deferred after the index's Close, so run before it, once the server
+	// has stopped: the archive's background metadata rebuilds end first.
+	defer archive.Close()
+	defer dw.Close()
 	dw.Register(e)
 	viewer.Register(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
