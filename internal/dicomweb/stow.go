@@ -299,7 +299,7 @@ func (r *stowResult) appendJSON(dst []byte) []byte {
 	if u := r.studyURL(); u != "" {
 		ds.str(tagRetrieveURL, "UR", u)
 	}
-	if len(r.failed) > 0 || r.broken != nil {
+	if len(r.failed) > 0 || r.broken != nil && !errors.Is(r.broken, storage.ErrBusy) {
 		seq := []byte(`{"vr":"SQ","Value":[`)
 		n := 0
 		for _, f := range r.failed {
@@ -319,12 +319,19 @@ func (r *stowResult) appendJSON(dst []byte) []byte {
 			item.num(tagFailureReason, "US", f.reason)
 			seq = item.appendTo(seq)
 		}
-		if r.broken != nil && len(r.stored) > 0 { // the unreadable rest of the body
+		// The unreadable rest of the body (after a refusal for lack of
+		// room the rest is simply unread: the refused item says why).
+		if r.broken != nil && !errors.Is(r.broken, storage.ErrBusy) && len(r.stored) > 0 {
 			if n > 0 {
 				seq = append(seq, ',')
 			}
+			reason := reasonCannotUnderstand
+			var tooBig *http.MaxBytesError
+			if errors.As(r.broken, &tooBig) {
+				reason = reasonOutOfResources
+			}
 			item.reset()
-			item.num(tagFailureReason, "US", reasonCannotUnderstand)
+			item.num(tagFailureReason, "US", reason)
 			seq = item.appendTo(seq)
 		}
 		ds.raw(tagFailedSOPSequence, append(seq, "]}"...))
