@@ -155,22 +155,24 @@ func frameSize(in *storage.Instance, n int) int64 {
 	return size
 }
 
-// frameOpener returns a ranged opener of frame n: a direct ranged blob
-// read when the frame is one span of stored bytes that need no change,
-// else the archive's frame stream.
-func (h *Handler) frameOpener(c echo.Context, in *storage.Instance, n int) func(off, length int64) (io.ReadCloser, error) {
+// frameSeeker is a rangeSeeker over frame n: direct ranged blob reads
+// when the frame is one span of stored bytes that need no change, else
+// the archive's frame stream.
+func (h *Handler) frameSeeker(c echo.Context, in *storage.Instance, n int) *rangeSeeker {
 	ctx := c.Request().Context()
-	f := in.Frames[n-1]
-	if len(f) == 1 && !in.Deflated && !in.BigEndian {
+	rs := &rangeSeeker{size: frameSize(in, n)}
+	if f := in.Frames[n-1]; len(f) == 1 && !in.Deflated && !in.BigEndian {
 		span := f[0]
-		return func(off, length int64) (io.ReadCloser, error) {
+		rs.open = func(off, length int64) (io.ReadCloser, error) {
 			return h.archive.Blobs.Open(ctx, in.BlobKey, span.Offset+off, length)
 		}
+		return rs
 	}
-	return skipOpen(func() (io.ReadCloser, error) {
+	rs.stream = func() (io.ReadCloser, error) {
 		rc, _, err := h.archive.OpenFrame(ctx, in, n)
 		return rc, err
-	})
+	}
+	return rs
 }
 
 func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, ch frameChoice) error {
@@ -180,7 +182,7 @@ func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, 
 		n := list[0]
 		res.Header().Set(echo.HeaderContentType, ch.contentType())
 		res.Header().Set("ETag", `"`+in.SHA256+"-f"+strconv.Itoa(n)+`"`)
-		rs := &rangeSeeker{size: frameSize(in, n), open: h.frameOpener(c, in, n)}
+		rs := h.frameSeeker(c, in, n)
 		defer rs.Close()
 		http.ServeContent(res, req, "", in.Created, rs)
 		return nil
@@ -193,16 +195,15 @@ func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, 
 	if notModified(c, etag) {
 		return nil
 	}
-	// The first frame opens before the first byte is written.
-	first, err := h.frameOpener(c, in, list[0])(0, frameSize(in, list[0]))
+	// The first frame opens before the first byte is written. One
+	// FrameReader reads them all: the data set of a deflated instance is
+	// inflated once for the whole list, not from its start for each frame.
+	frames := h.archive.OpenFrames(c.Request().Context(), in)
+	defer frames.Close()
+	first, _, err := frames.Frame(list[0])
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if first != nil {
-			first.Close()
-		}
-	}()
 	bw, flush, release := bufferedResponse(res)
 	defer release()
 	mw := multipart.NewWriter(bw)
@@ -228,18 +229,16 @@ func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, 
 	}
 	for i, n := range list {
 		size := frameSize(in, n)
-		rc := first
-		first = nil
+		r := first
 		if i > 0 {
-			if rc, err = h.frameOpener(c, in, n)(0, size); err != nil {
+			if r, _, err = frames.Frame(n); err != nil {
 				return err
 			}
 		}
 		pw, err := mw.CreatePart(hdrs[i])
 		if err == nil {
-			_, err = copyN(pw, rc, size)
+			_, err = copyN(pw, r, size)
 		}
-		rc.Close()
 		if err != nil {
 			return fmt.Errorf("frame %d: %w", n, err)
 		}
@@ -285,26 +284,26 @@ func (h *Handler) retrieveBulk(c echo.Context) error {
 		for _, n := range all {
 			size += frameSize(in, n)
 		}
-		open := skipOpen(func() (io.ReadCloser, error) { return h.allFrames(c, in) })
+		rs := &rangeSeeker{size: size, stream: func() (io.ReadCloser, error) { return h.allFrames(c, in) }}
 		if fs := in.Frames; !in.Deflated && !in.BigEndian && contiguous(fs) {
 			start := fs[0][0].Offset
-			open = func(off, n int64) (io.ReadCloser, error) {
+			rs.stream, rs.open = nil, func(off, n int64) (io.ReadCloser, error) {
 				return h.archive.Blobs.Open(ctx, in.BlobKey, start+off, n)
 			}
 		}
-		return h.serveBulk(c, in, path, size, open, tsExplicitLE)
+		return h.serveBulk(c, in, path, rs, tsExplicitLE)
 	}
 	span, err := h.bulkSpan(c, in, path)
 	if err != nil {
 		return err
 	}
-	open := func(off, n int64) (io.ReadCloser, error) {
+	rs := &rangeSeeker{size: span.Length, open: func(off, n int64) (io.ReadCloser, error) {
 		return h.archive.Blobs.Open(ctx, in.BlobKey, span.Offset+off, n)
-	}
+	}}
 	if in.Deflated {
-		open = skipOpen(func() (io.ReadCloser, error) { return h.openInflated(c, in, span) })
+		rs.open, rs.stream = nil, func() (io.ReadCloser, error) { return h.openInflated(c, in, span) }
 	}
-	return h.serveBulk(c, in, path, span.Length, open, in.TransferSyntaxUID)
+	return h.serveBulk(c, in, path, rs, in.TransferSyntaxUID)
 }
 
 func contiguous(fs []dcm.Frame) bool {
@@ -318,7 +317,8 @@ func contiguous(fs []dcm.Frame) bool {
 	return len(fs) > 0
 }
 
-// allFrames streams every frame of a native image, one after another.
+// allFrames streams every frame of a native image, one after another,
+// through one FrameReader (a deflated data set is inflated once).
 func (h *Handler) allFrames(c echo.Context, in *storage.Instance) (io.ReadCloser, error) {
 	pr, pw := io.Pipe()
 	go func() {
@@ -328,15 +328,15 @@ func (h *Handler) allFrames(c echo.Context, in *storage.Instance) (io.ReadCloser
 				pw.CloseWithError(fmt.Errorf("frames: panic: %v", v))
 			}
 		}()
+		frames := h.archive.OpenFrames(c.Request().Context(), in)
+		defer frames.Close()
 		for n := 1; n <= len(in.Frames); n++ {
-			rc, _, err := h.archive.OpenFrame(c.Request().Context(), in, n)
+			r, _, err := frames.Frame(n)
 			if err != nil {
 				pw.CloseWithError(err)
 				return
 			}
-			_, err = copyAll(pw, rc)
-			rc.Close()
-			if err != nil {
+			if _, err = copyAll(pw, r); err != nil {
 				pw.CloseWithError(err)
 				return
 			}
@@ -398,7 +398,7 @@ func (h *Handler) openInflated(c echo.Context, in *storage.Instance, span dcm.Sp
 
 // serveBulk answers one bulk value: single part application/octet-stream
 // if asked for, else a one-part multipart/related (PS3.18 8.7.3.5).
-func (h *Handler) serveBulk(c echo.Context, in *storage.Instance, path string, size int64, open func(off, n int64) (io.ReadCloser, error), ts string) error {
+func (h *Handler) serveBulk(c echo.Context, in *storage.Instance, path string, rs *rangeSeeker, ts string) error {
 	single := false
 	ok := false
 	for _, m := range acceptRanges(c) {
@@ -421,7 +421,7 @@ func (h *Handler) serveBulk(c echo.Context, in *storage.Instance, path string, s
 	req := c.Request()
 	ct := mtOctetStream + "; transfer-syntax=" + ts
 	etag := `"` + in.SHA256 + "-b" + path + `"`
-	rs := &rangeSeeker{size: size, open: open}
+	size := rs.size
 	defer rs.Close()
 	if single {
 		res.Header().Set(echo.HeaderContentType, ct)

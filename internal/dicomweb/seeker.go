@@ -5,15 +5,23 @@ import (
 	"io"
 )
 
-// rangeSeeker is an io.ReadSeeker over size bytes that opens a fresh
-// ranged reader on the first Read after a Seek, so that
-// http.ServeContent can answer Range requests without buffering.
+// rangeSeeker is an io.ReadSeeker over size bytes for http.ServeContent,
+// which answers Range requests by seeking, without buffering.
+//
+// With open, the content can be read from any offset (ranged blob reads):
+// the first Read after a Seek opens a fresh reader at the position. With
+// stream instead, the content can only be produced from its start (the
+// frames of a deflated object, which are inflated): a Seek forward
+// discards bytes of the reader already open, and only a Seek back opens
+// it again, so that the ranges of one request, in ascending order, cost
+// one pass over the content, not one pass per range.
 type rangeSeeker struct {
-	size  int64
-	open  func(off, n int64) (io.ReadCloser, error)
-	pos   int64
-	rc    io.ReadCloser
-	rcPos int64
+	size   int64
+	open   func(off, n int64) (io.ReadCloser, error)
+	stream func() (io.ReadCloser, error)
+	pos    int64
+	rc     io.ReadCloser
+	rcPos  int64
 }
 
 func (s *rangeSeeker) Read(p []byte) (int, error) {
@@ -21,15 +29,9 @@ func (s *rangeSeeker) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if s.rc == nil || s.rcPos != s.pos {
-		if s.rc != nil {
-			s.rc.Close()
-		}
-		rc, err := s.open(s.pos, s.size-s.pos)
-		if err != nil {
-			s.rc = nil
+		if err := s.position(); err != nil {
 			return 0, err
 		}
-		s.rc, s.rcPos = rc, s.pos
 	}
 	if rem := s.size - s.pos; int64(len(p)) > rem {
 		p = p[:rem]
@@ -41,6 +43,44 @@ func (s *rangeSeeker) Read(p []byte) (int, error) {
 		err = io.ErrUnexpectedEOF
 	}
 	return n, err
+}
+
+// position leaves s.rc reading at s.pos.
+func (s *rangeSeeker) position() error {
+	if s.stream == nil {
+		if s.rc != nil {
+			s.rc.Close()
+			s.rc = nil
+		}
+		rc, err := s.open(s.pos, s.size-s.pos)
+		if err != nil {
+			return err
+		}
+		s.rc, s.rcPos = rc, s.pos
+		return nil
+	}
+	if s.rc == nil || s.pos < s.rcPos {
+		if s.rc != nil {
+			s.rc.Close()
+			s.rc = nil
+		}
+		rc, err := s.stream()
+		if err != nil {
+			return err
+		}
+		s.rc, s.rcPos = rc, 0
+	}
+	if gap := s.pos - s.rcPos; gap > 0 {
+		n, err := io.CopyN(io.Discard, s.rc, gap)
+		s.rcPos += n
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *rangeSeeker) Seek(off int64, whence int) (int64, error) {
@@ -65,24 +105,4 @@ func (s *rangeSeeker) Close() error {
 		return s.rc.Close()
 	}
 	return nil
-}
-
-// skipOpen turns a whole-stream opener into a ranged one by discarding
-// the first off bytes (for frames that are not one contiguous span of the
-// stored object).
-func skipOpen(open func() (io.ReadCloser, error)) func(off, n int64) (io.ReadCloser, error) {
-	return func(off, n int64) (io.ReadCloser, error) {
-		rc, err := open()
-		if err != nil {
-			return nil, err
-		}
-		if _, err := io.CopyN(io.Discard, rc, off); err != nil {
-			rc.Close()
-			return nil, err
-		}
-		return struct {
-			io.Reader
-			io.Closer
-		}{io.LimitReader(rc, n), rc}, nil
-	}
 }

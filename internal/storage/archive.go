@@ -3,7 +3,6 @@ package storage
 import (
 	"bufio"
 	"bytes"
-	"compress/flate"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -495,62 +494,6 @@ func (m *multiCloser) Close() error {
 	}
 	return errors.Join(errs...)
 }
-
-// openDeflatedFrame inflates the data set stream (stored from
-// DataSetOffset on) and returns the frame's spans. As dcm records them,
-// a span offset is DataSetOffset + the offset in the inflated bytes.
-func (a *Archive) openDeflatedFrame(ctx context.Context, inst *Instance, frame dcm.Frame) (io.ReadCloser, error) {
-	rc, err := a.Blobs.Open(ctx, inst.BlobKey, inst.DataSetOffset, -1)
-	if err != nil {
-		return nil, fmt.Errorf("storage: frame of %s: %w", inst.SOPInstanceUID, err)
-	}
-	fr := flate.NewReader(rc)
-	var readers []io.Reader
-	pos := inst.DataSetOffset
-	for _, s := range frame {
-		if s.Offset < pos {
-			fr.Close()
-			rc.Close()
-			return nil, fmt.Errorf("storage: frame of %s: spans out of order", inst.SOPInstanceUID)
-		}
-		readers = append(readers, &skipReader{r: fr, skip: s.Offset - pos}, io.LimitReader(fr, s.Length))
-		pos = s.Offset + s.Length
-	}
-	var r io.Reader = io.MultiReader(readers...)
-	var out io.ReadCloser = &readCloser{Reader: r, close: func() error { return errors.Join(fr.Close(), rc.Close()) }}
-	if inst.BigEndian && !inst.Encapsulated && inst.Instance.BitsAllocated > 8 {
-		out = newSwapReader(out, inst.Instance.BitsAllocated/8)
-	}
-	return out, nil
-}
-
-// skipReader discards skip bytes of r on first Read, then reports EOF:
-// it only positions the shared stream for the LimitReader after it.
-type skipReader struct {
-	r    io.Reader
-	skip int64
-}
-
-func (s *skipReader) Read(p []byte) (int, error) {
-	if s.skip > 0 {
-		n, err := io.CopyN(io.Discard, s.r, s.skip)
-		s.skip -= n
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return 0, err
-		}
-	}
-	return 0, io.EOF
-}
-
-type readCloser struct {
-	io.Reader
-	close func() error
-}
-
-func (r *readCloser) Close() error { return r.close() }
 
 // swapReader reverses the byte order of each size-byte word streaming
 // through it (big-endian native pixel data to little endian).
