@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer stop()
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		if args[0] == "verify" {
-			return verify(ctx, cfg, stdout, log)
+			return verify(ctx, cfg, stdout, stderr, log) // verify.go
 		}
 		return sweep(ctx, cfg, stdout, log)
 	case "version":
@@ -295,29 +295,6 @@ type tempSweeper interface {
 // starts (they outlived any upload; other processes sharing the folder
 // may still be writing younger ones).
 const startupTempAge = time.Hour
-
-// verify re-hashes every indexed instance and prints each problem.
-func verify(ctx context.Context, cfg toolConfig, stdout io.Writer, log *slog.Logger) error {
-	a, err := openArchive(ctx, cfg.storeConfig, log)
-	if err != nil {
-		return err
-	}
-	defer a.Index.Close()
-	problems := 0
-	err = a.Verify(ctx, func(in *storage.Instance, err error) error {
-		problems++
-		fmt.Fprintf(stdout, "%s study=%s series=%s blob=%s: %v\n", in.SOPInstanceUID, in.StudyInstanceUID, in.SeriesInstanceUID, in.BlobKey, err)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if problems > 0 {
-		return fmt.Errorf("verify: %d damaged or missing instance(s)", problems)
-	}
-	fmt.Fprintln(stdout, "verify: every instance matches its SHA-256")
-	return nil
-}
 
 // sweep removes orphan instance blobs and stale temporary files.
 func sweep(ctx context.Context, cfg toolConfig, stdout io.Writer, log *slog.Logger) error {
