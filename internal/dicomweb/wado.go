@@ -222,7 +222,7 @@ func (h *Handler) streamInstances(c echo.Context, insts []*storage.Instance, ch 
 		first = nil
 		if i > 0 {
 			if rc, err = h.archive.OpenInstance(ctx, in); err != nil {
-				return err // logged; the response lacks its closing boundary
+				h.abortResponse(c, fmt.Errorf("retrieve %s: %w", in.SOPInstanceUID, err)) // deleted meanwhile, or the store failed
 			}
 		}
 		ts := ch.outTS(in)
@@ -232,7 +232,7 @@ func (h *Handler) streamInstances(c echo.Context, insts []*storage.Instance, ch 
 		}
 		rc.Close()
 		if err != nil {
-			return fmt.Errorf("retrieve %s: %w", in.SOPInstanceUID, err)
+			h.abortResponse(c, fmt.Errorf("retrieve %s: %w", in.SOPInstanceUID, err))
 		}
 	}
 	if err := mw.Close(); err != nil {
