@@ -37,7 +37,8 @@ type Archive struct {
 	// MetadataRebuildDelay: after a store, replace or delete, a study's
 	// metadata documents are rebuilt in the background once the study
 	// has been quiet this long (0: DefaultMetadataRebuildDelay; < 0:
-	// never, they are then built on their first request). metadocs.go.
+	// never, they are then built on their first request). Read on first
+	// use; see metadocs.go.
 	MetadataRebuildDelay time.Duration
 
 	metaOnce sync.Once
