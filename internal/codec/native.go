@@ -25,12 +25,14 @@ func decodeNative(_ string, frame []byte, info PixelInfo) (*Pixels, error) {
 	if info.PhotometricInterpretation == "YBR_FULL_422" && info.SamplesPerPixel == 3 {
 		return decodeNative422(frame, info)
 	}
-	px := newPixels(info)
-	n := len(px.Data)
+	// The length is checked before the samples are allocated: a short
+	// frame claiming a large image costs nothing.
+	n := info.Rows * info.Columns * info.SamplesPerPixel
 	if need := (n*info.BitsAllocated + 7) / 8; len(frame) < need {
 		return nil, fmt.Errorf("%w: native frame has %d bytes, %dx%dx%d samples of %d bits need %d",
 			ErrCorrupt, len(frame), info.Columns, info.Rows, info.SamplesPerPixel, info.BitsAllocated, need)
 	}
+	px := newPixels(info)
 	unpackNative(px.Data, frame, info)
 	if info.PlanarConfiguration == 1 && info.SamplesPerPixel > 1 {
 		interleave(px.Data, info.SamplesPerPixel)
