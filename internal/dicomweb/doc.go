@@ -34,6 +34,22 @@
 //     that media type when no transfer-syntax parameter is given. A frame
 //     number past the end, or frames of an instance without pixel data, is
 //     404; a malformed frame list is 400.
+//   - Stored pixel data that do not decode (attributes that contradict
+//     the pixel data, bytes that are not in the transfer syntax they are
+//     labelled with: codec.ErrCorrupt) answer 422 Unprocessable Content on
+//     every request that must decode them (rendered, thumbnail, WADO-URI
+//     images, frames or instances asked for in a representation that is
+//     not stored), never 500, with a message naming the problem and the
+//     way to the stored bytes (Accept: application/dicom;
+//     transfer-syntax=*), which stay retrievable. Not 406: PS3.18 (Table
+//     10.4.3-1) keeps 406 for "does not support any of the Acceptable
+//     Media Types", which is a capability of the server (a syntax without
+//     decoder in this build, still 406); here the server supports the
+//     type and this instance's data cannot yield it, for any Accept. Not
+//     400 or 404: the request is well formed and the instance exists. 422
+//     (RFC 9110 15.5.21: understood, well formed, cannot be processed) is
+//     the 4xx that says so; PS3.18 lists common codes per transaction and
+//     refers to HTTP for the rest (8.5).
 //   - DELETE removes the index rows first (the commit point), then the
 //     blobs no row references any more.
 package dicomweb

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cloudpacs/pacs/internal/codec"
 	"github.com/cloudpacs/pacs/internal/dcm"
 	"github.com/cloudpacs/pacs/internal/storage"
 )
@@ -53,6 +54,8 @@ func statusOf(err error) int {
 		return he.Code
 	case errors.Is(err, storage.ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, codec.ErrCorrupt): // stored pixel data that do not decode
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, errNotAcceptable):
 		return http.StatusNotAcceptable
 	case errors.Is(err, errUnsupportedMediaType):

@@ -34,7 +34,8 @@ import (
 // viewport=vw,vh[,sx,sy,sw,sh], quality=1..100 (JPEG),
 // annotation=patient,technique (burned-in text, render.Annotate; other
 // values 400); Accept (or ?accept=) image/jpeg (default) or image/png.
-// docs/rendering.md describes them all.
+// Stored pixel data that do not decode answer 422 (undecodable), a
+// syntax without decoder 406. docs/rendering.md describes them all.
 
 // registerRendered adds the rendered and thumbnail routes to g.
 func registerRendered(g *echo.Group, h *Handler) {
@@ -56,15 +57,24 @@ type renderedHandler struct {
 	r *thumbs.Renderer
 }
 
-// renderError maps pipeline errors to statuses with a readable reason.
+// renderError maps pipeline errors to statuses with a readable reason:
+// a bad parameter is 400, a pixel format without decoder 406, stored
+// pixel data that do not decode 422 (undecodable).
 func renderError(err error) error {
 	switch {
 	case errors.Is(err, render.ErrBadParam):
 		return badRequestf("%v", err)
+	case errors.Is(err, codec.ErrCorrupt):
+		return undecodable("render", err)
 	case errors.Is(err, codec.ErrUnsupported):
 		return notAcceptablef("cannot render this instance: %v", err)
 	}
 	return err
+}
+
+// frameError says which frame of in a rendering failed on.
+func frameError(in *storage.Instance, frame int, err error) error {
+	return fmt.Errorf("frame %d of %s, stored as %s (%s): %w", frame, in.SOPInstanceUID, codec.Name(in.TransferSyntaxUID), in.TransferSyntaxUID, err)
 }
 
 // chooseImage negotiates the rendered media type.
@@ -131,7 +141,7 @@ func parseRenderParams(c echo.Context) (renderParams, error) {
 func (rr *renderedHandler) encode(c echo.Context, in *storage.Instance, frame int, p renderParams) ([]byte, error) {
 	img, err := rr.r.Frame(c.Request().Context(), in, frame, p.opts)
 	if err != nil {
-		return nil, renderError(err)
+		return nil, renderError(frameError(in, frame, err))
 	}
 	var buf bytes.Buffer
 	if err := render.Encode(&buf, img, p.mediaType, p.quality); err != nil {
@@ -327,7 +337,7 @@ func (rr *renderedHandler) thumbnail(c echo.Context) error {
 	}
 	b, err := rr.r.Thumbnail(ctx, in, frame, w, hgt, quality)
 	if err != nil {
-		return renderError(err)
+		return renderError(frameError(in, frame, err))
 	}
 	c.Response().Header().Set("ETag", etag)
 	c.Response().Header().Set("Cache-Control", "private, max-age=3600")

@@ -132,6 +132,33 @@ func transcodeToExplicitLE(ctx context.Context, w io.Writer, rc io.Reader, inst 
 	return dcm.RewriteExplicitLE(w, rc, rw)
 }
 
+// preflightTranscode checks, before a multipart retrieve commits its
+// status, that in can be sent in transfer syntax ts: when that needs
+// decoding, frame 1 is decoded (and decoded again when the instance is
+// written), so that stored pixel data that do not decode answer 422
+// rather than a 200 cut short. It returns in with its metadata, which
+// decoding needs and the retrieve lookups leave out.
+func (h *Handler) preflightTranscode(ctx context.Context, in *storage.Instance, ts string) (*storage.Instance, error) {
+	if ts == in.TransferSyntaxUID || !in.Encapsulated || len(in.Frames) == 0 {
+		return in, nil
+	}
+	if in.Metadata == nil {
+		full, err := h.index.Instance(ctx, in.StudyInstanceUID, in.SeriesInstanceUID, in.SOPInstanceUID)
+		if err != nil {
+			return nil, err
+		}
+		in = full
+	}
+	info, err := pixelInfo(in)
+	if err == nil {
+		_, err = decodeStoredFrame(ctx, h.archive, in, 1, info)
+	}
+	if err != nil {
+		return nil, transcodeError(err)
+	}
+	return in, nil
+}
+
 // transcodeFrame returns frame n (1-based) of inst as native Explicit VR
 // Little Endian bytes (the layout of the transcoded instance's frames) and
 // their PhotometricInterpretation.
@@ -291,13 +318,27 @@ func (h *Handler) serveTranscodedFrames(c echo.Context, in *storage.Instance, li
 	return mw.Close()
 }
 
-// transcodeError maps a decoder failure to a status: no decoder → 406,
-// corrupt stored data → 500 with the reason.
+// transcodeError maps a decoder failure to a status: stored pixel data
+// that do not decode → 422 (undecodable), no decoder → 406.
 func transcodeError(err error) error {
-	if errors.Is(err, codec.ErrUnsupported) {
+	switch {
+	case errors.Is(err, codec.ErrCorrupt):
+		return undecodable("decode this instance to the representation asked for", err)
+	case errors.Is(err, codec.ErrUnsupported):
 		return notAcceptablef("cannot decode this instance: %v", err)
 	}
 	return err
+}
+
+// undecodable is the error of a request that needs the stored pixel data
+// decoded (rendering, thumbnails, transcoding) when they do not decode:
+// attributes that contradict the pixel data, or bytes that are not in
+// the transfer syntax they are labelled with (codec.ErrCorrupt, which
+// statusOf maps to 422). The message names the problem and the way to
+// the bytes as stored, which stay retrievable.
+func undecodable(verb string, err error) error {
+	return fmt.Errorf("cannot %s: the stored pixel data do not decode "+
+		"(the instance is still retrievable as stored: Accept: application/dicom; transfer-syntax=*): %w", verb, err)
 }
 
 // pixelInfo reads the Image Pixel module of inst from its metadata.
@@ -351,7 +392,7 @@ func decodeStoredFrame(ctx context.Context, archive *storage.Archive, inst *stor
 	}
 	px, err := codec.Decode(inst.TransferSyntaxUID, buf, info)
 	if err != nil {
-		return nil, fmt.Errorf("frame %d of %s: %w", n, inst.SOPInstanceUID, err)
+		return nil, frameError(inst, n, err)
 	}
 	return px, nil
 }

@@ -184,8 +184,14 @@ func (h *Handler) streamInstances(c echo.Context, insts []*storage.Instance, ch 
 	if notModified(c, etag) {
 		return nil
 	}
-	// Open the first object before the first byte, so a missing blob or
-	// unavailable store is still a proper error status.
+	// Open the first object (and decode its first frame if it must be
+	// transcoded) before the first byte, so a missing blob, an
+	// unavailable store or pixel data that do not decode still get a
+	// proper error status.
+	var err error
+	if insts[0], err = h.preflightTranscode(ctx, insts[0], ch.outTS(insts[0])); err != nil {
+		return err
+	}
 	first, err := h.archive.OpenInstance(ctx, insts[0])
 	if err != nil {
 		return err

@@ -139,7 +139,7 @@ func (h *Handler) wadoImage(c echo.Context, in *storage.Instance, mt string) err
 	}
 	img, err := thumbs.New(h.archive).Frame(c.Request().Context(), in, frame, opts)
 	if err != nil {
-		return renderError(err)
+		return renderError(frameError(in, frame, err))
 	}
 	var buf bytes.Buffer
 	if mt == mtGIF {

@@ -231,7 +231,7 @@ func (d jsonDataset) bytes(tag string, load BulkLoader) ([]byte, error) {
 	for _, v := range a.Value {
 		n, err := strconv.Atoi(string(v))
 		if err != nil {
-			return nil, fmt.Errorf("render: %s: %v", tag, err)
+			return nil, fmt.Errorf("%w: %s: %v", codec.ErrCorrupt, tag, err)
 		}
 		out = binary.LittleEndian.AppendUint16(out, uint16(n))
 	}
@@ -272,7 +272,7 @@ func (d jsonDataset) lut(descTag, dataTag string, load BulkLoader) (*LUT, error)
 			l.Data[i] = uint16(raw[i])
 		}
 	default:
-		return nil, fmt.Errorf("render: %s has %d bytes for %d entries", dataTag, len(raw), n)
+		return nil, fmt.Errorf("%w: LUT data %s has %d bytes for the %d entries of its descriptor %s", codec.ErrCorrupt, dataTag, len(raw), n, descTag)
 	}
 	if bits <= 0 || bits > 16 {
 		l.Bits = 16
