@@ -20,11 +20,21 @@
 //     broke the size limit, 503 when every failure was the storage being
 //     unavailable, 400 for a malformed or empty multipart body.
 //   - QIDO-RS: no match is 200 with an empty array (current PS3.18; 204 is
-//     no longer used). A matching key the index cannot match on is 400
-//     naming the attribute, not silently ignored: a wider result than asked
-//     is the riskier answer for a clinical search. fuzzymatching=true makes
-//     person-name matching case-insensitive and prefix-based per name
-//     component (see storage.Query); it is accepted on every route.
+//     no longer used). What the server does not support is ignored, as
+//     PS3.18 8.3 has origin servers do (viewers and proxies add their own
+//     parameters, e.g. a cache-busting "_=…"): a parameter that names no
+//     attribute, a matching key the index cannot match on at that level
+//     (treated like an optional key a C-FIND SCP does not support:
+//     universal matching), a sequence path, an unknown includefield value,
+//     emptyvaluematching and multiplevaluematching. The answer says so in
+//     a Warning header: `299 pacs "The following query parameters are not
+//     supported and were ignored: …"`, and for emptyvaluematching=true /
+//     multiplevaluematching=true the texts of PS3.18 8.3.4.5 and 8.3.4.6.
+//     A malformed value of a supported parameter (a bad date range, limit,
+//     offset or fuzzymatching, a UID list that is not UIDs, a matching key
+//     given twice) stays 400. fuzzymatching=true makes person-name
+//     matching case-insensitive and prefix-based per name component (see
+//     storage.Query); it is accepted on every route.
 //   - WADO-RS: Accept absent or */* means "any representation", answered
 //     with the stored transfer syntax. application/dicom without a
 //     transfer-syntax parameter means Explicit VR Little Endian: implicit

@@ -5,7 +5,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
+
+	"github.com/cloudpacs/pacs/internal/storage"
 )
 
 func FuzzParseQIDOQuery(f *testing.F) {
@@ -16,6 +19,7 @@ func FuzzParseQIDOQuery(f *testing.F) {
 		"00100020=1&fuzzymatching=true",
 		"StudyInstanceUID=1.2.3,1.2.4&limit=99999",
 		"limit=-1", "a.b=1", "PatientID=&PatientID=x", "%zz",
+		"_=1700000000&PatientID=1", "SOPClassUID=1.2&Modality=CT", "emptyvaluematching=true&includefield=Bogus",
 	} {
 		f.Add(s)
 	}
@@ -24,19 +28,29 @@ func FuzzParseQIDOQuery(f *testing.F) {
 		if err != nil {
 			return
 		}
-		q, err := parseQIDOQuery(v)
-		if err != nil {
-			if statusOf(err) != http.StatusBadRequest {
-				t.Fatalf("error %v maps to %d, want 400", err, statusOf(err))
+		for _, level := range []storage.Level{storage.LevelStudy, storage.LevelSeries, storage.LevelInstance} {
+			q, err := parseQIDOQuery(v, level)
+			if err != nil {
+				if statusOf(err) != http.StatusBadRequest {
+					t.Fatalf("error %v maps to %d, want 400", err, statusOf(err))
+				}
+				return
 			}
-			return
-		}
-		if q.Limit < 1 || q.Limit > maxQIDOLimit || q.Offset < 0 {
-			t.Fatalf("limit %d offset %d", q.Limit, q.Offset)
-		}
-		for _, m := range q.Matches {
-			if m.Value == "" {
-				t.Fatalf("empty match value for %v", m.Tag)
+			if q.Limit < 1 || q.Limit > maxQIDOLimit || q.Offset < 0 {
+				t.Fatalf("limit %d offset %d", q.Limit, q.Offset)
+			}
+			for _, m := range q.Matches {
+				// Only keys the index matches on at this level reach it
+				// (the others are ignored, PS3.18 8.3).
+				a, ok := storage.LookupMatchAttr(m.Tag)
+				if m.Value == "" || !ok || a.Level > level {
+					t.Fatalf("match %+v at %s", m, level)
+				}
+			}
+			for _, w := range q.warnings() {
+				if !strings.HasPrefix(w, `299 pacs "`) || !strings.HasSuffix(w, `"`) || strings.ContainsFunc(w, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+					t.Fatalf("Warning %q", w)
+				}
 			}
 		}
 	})

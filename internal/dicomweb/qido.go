@@ -45,7 +45,7 @@ func (h *Handler) search(c echo.Context, level storage.Level) error {
 	if !acceptsJSON(acceptRanges(c)) {
 		return notAcceptablef("QIDO-RS answers application/dicom+json (or application/json)")
 	}
-	qq, err := parseQIDOQuery(c.QueryParams())
+	qq, err := parseQIDOQuery(c.QueryParams(), level)
 	if err != nil {
 		return err
 	}
@@ -71,8 +71,8 @@ func (h *Handler) search(c echo.Context, level storage.Level) error {
 			return err
 		}
 	}
-	if qq.LimitCut {
-		c.Response().Header().Set("Warning", fmt.Sprintf(`299 pacs "The number of results is limited to %d; use offset to page"`, maxQIDOLimit))
+	for _, w := range qq.warnings() {
+		c.Response().Header().Add("Warning", w)
 	}
 	w := qidoWriter{base: h.baseURL(c), q: &qq, level: level, study: study, series: series}
 	buf := make([]byte, 0, 1024*len(results)+2)

@@ -33,6 +33,9 @@ func TestQIDO(t *testing.T) {
 		want  int // status
 		count int // results, -1: don't check
 		check func(t *testing.T, res []map[string]any)
+		// warn: words every response must carry in a Warning header;
+		// none when empty (then the response has no Warning at all).
+		warn []string
 	}
 	firstIs := func(tag string, want any) func(*testing.T, []map[string]any) {
 		return func(t *testing.T, res []map[string]any) {
@@ -49,6 +52,7 @@ func TestQIDO(t *testing.T) {
 		}
 		t.Errorf("study %s not among %d results", studyUID, len(res))
 	}
+	studies := len(jsonArray(t, s.do(t, "GET", "/dicom-web/studies", nil, nil).body))
 	cases := []tc{
 		{url: "/studies", want: 200, count: -1},
 		{url: "/studies?StudyInstanceUID=" + studyUID, want: 200, count: 1, check: func(t *testing.T, res []map[string]any) {
@@ -117,14 +121,41 @@ func TestQIDO(t *testing.T) {
 		{url: "/instances?Modality=PT", want: 200, count: -1},
 		{url: "/studies?PatientName=" + url.QueryEscape("Wang^XiaoDong*"), want: 200, count: 1},
 		{url: "/studies?fuzzymatching=true&PatientName=doe", want: 200, count: -1},
-		// errors
-		{url: "/studies?NoSuchAttribute=1", want: 400},
+		// What the server does not support is ignored, with a Warning
+		// (PS3.18 8.3): viewers and proxies add parameters of their own.
+		{url: "/studies?_=1700000000", want: 200, count: studies, warn: []string{`not supported and were ignored: \"_\"`}},
+		{url: "/studies?NoSuchAttribute=1&PatientName=" + url.QueryEscape("Wang^XiaoDong*"), want: 200, count: 1,
+			warn: []string{`\"NoSuchAttribute\"`}},
+		{url: "/studies?includefield=Bogus,StudyDescription", want: 200, count: studies, warn: []string{`\"includefield=Bogus\"`}},
+		{url: "/studies?00081110.00081150=1", want: 200, count: studies, warn: []string{`\"00081110.00081150\"`}},
+		{url: "/studies?SOPClassUID=1.2.3&Modality=XX", want: 200, count: studies, warn: []string{`\"Modality\", \"SOPClassUID\"`}},
+		{url: "/series?Modality=PT&ImageType=ORIGINAL", want: 200, count: -1, warn: []string{`\"ImageType\"`},
+			check: func(t *testing.T, res []map[string]any) {
+				for _, r := range res {
+					if value(r, "00080060") != "PT" {
+						t.Errorf("Modality %v in a Modality=PT search", value(r, "00080060"))
+					}
+				}
+			}},
+		// Universal matching of any attribute asks for it as a return key;
+		// a value to match on where the index cannot is ignored.
+		{url: "/instances?PhotometricInterpretation=&SOPInstanceUID=" + row(t, "ts/mr_rle.dcm").SOP, want: 200, count: 1,
+			check: firstIs("00280004", "MONOCHROME2")},
+		{url: "/instances?PhotometricInterpretation=RGB&SOPInstanceUID=" + row(t, "ts/mr_rle.dcm").SOP, want: 200, count: 1,
+			warn: []string{`\"PhotometricInterpretation\"`}},
+		{url: "/studies?emptyvaluematching=true&multiplevaluematching=false", want: 200, count: studies,
+			warn: []string{"The emptyvaluematching parameter is not supported. Empty Value Matching has not been performed."}},
+		{url: "/studies?multiplevaluematching=true", want: 200, count: studies,
+			warn: []string{"The multiplevaluematching parameter is not supported. Multiple Value Matching has not been performed."}},
+		{url: "/studies?emptyvaluematching=false", want: 200, count: studies},
+		// errors: malformed values of supported parameters
 		{url: "/studies?limit=-1", want: 400},
 		{url: "/studies?limit=x", want: 400},
+		{url: "/studies?offset=1&offset=2", want: 400},
 		{url: "/studies?fuzzymatching=maybe", want: 400},
-		{url: "/studies?includefield=Bogus", want: 400},
 		{url: "/studies?StudyDate=2024-bad", want: 400},
-		{url: "/studies?00081110.00081150=1", want: 400},
+		{url: "/studies?StudyInstanceUID=not-a-uid", want: 400},
+		{url: "/studies?PatientID=1&PatientID=2", want: 400},
 		{url: "/studies", hdr: map[string]string{"Accept": "application/dicom+xml"}, want: 406},
 		{url: "/studies", hdr: map[string]string{"Accept": "application/json"}, want: 200, count: -1},
 		{url: "/studies/1.2.3/series", want: 404},
@@ -136,6 +167,15 @@ func TestQIDO(t *testing.T) {
 			r := s.do(t, "GET", "/dicom-web"+c.url, c.hdr, nil)
 			if r.status != c.want {
 				t.Fatalf("status %d, want %d: %s", r.status, c.want, r.body)
+			}
+			warnings := strings.Join(r.header.Values("Warning"), "\n")
+			if len(c.warn) == 0 && warnings != "" && c.want == 200 && !strings.Contains(c.url, "limit=") {
+				t.Errorf("unexpected Warning %q", warnings)
+			}
+			for _, w := range c.warn {
+				if !strings.Contains(warnings, w) {
+					t.Errorf("Warning %q lacks %q", warnings, w)
+				}
 			}
 			if c.want != 200 {
 				return
@@ -195,7 +235,7 @@ func TestQIDONeedsMetadata(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q, err := parseQIDOQuery(v)
+		q, err := parseQIDOQuery(v, c.level)
 		if err != nil {
 			t.Fatalf("%q: %v", c.query, err)
 		}

@@ -1,6 +1,7 @@
 package dicomweb
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
@@ -23,15 +24,32 @@ type qidoQuery struct {
 	Offset     int
 	Fuzzy      bool
 	LimitCut   bool // the client asked for more than maxQIDOLimit
+	// Ignored names the query parameters (or includefield values) the
+	// server does not support, left out as if absent (PS3.18 8.3; see
+	// warnings). NotPerformed names the matching options asked for with
+	// "true" that the server does not perform (emptyvaluematching,
+	// multiplevaluematching: PS3.18 8.3.4.5, 8.3.4.6).
+	Ignored      []string
+	NotPerformed []string
 }
 
-// parseQIDOQuery parses QIDO-RS query parameters (PS3.18 8.3.4):
-// {attribute}={value} with the attribute as keyword or tag (an empty
-// value is universal matching: return the attribute, match everything),
-// includefield (repeatable, comma-separated, keywords, tags or "all"),
-// limit, offset and fuzzymatching. Other parameters of the request
-// (accept, charset) are ignored. Errors wrap errBadRequest.
-func parseQIDOQuery(v url.Values) (qidoQuery, error) {
+// parseQIDOQuery parses QIDO-RS query parameters (PS3.18 8.3.4) of a
+// search at level: {attribute}={value} with the attribute as keyword or
+// tag (an empty value is universal matching: return the attribute, match
+// everything), includefield (repeatable, comma-separated, keywords, tags
+// or "all"), limit, offset and fuzzymatching. accept and charset are
+// read elsewhere.
+//
+// What the server does not support is ignored, as PS3.18 8.3 has origin
+// servers do (viewers and proxies add parameters of their own, such as
+// a cache-busting "_=1700000000"): parameters that name no attribute,
+// attributes the index cannot match on at level (storage.LookupMatchAttr)
+// or sequence paths, unknown includefield values, emptyvaluematching and
+// multiplevaluematching. They are listed in Ignored and NotPerformed for
+// the Warning header. A malformed value of a supported parameter (limit,
+// offset, fuzzymatching, a matching key given twice; a bad date range is
+// found by the index) is an error wrapping errBadRequest.
+func parseQIDOQuery(v url.Values, level storage.Level) (qidoQuery, error) {
 	q := qidoQuery{Limit: maxQIDOLimit}
 	keys := make([]string, 0, len(v))
 	for k := range v {
@@ -54,9 +72,10 @@ func parseQIDOQuery(v url.Values) (qidoQuery, error) {
 						q.IncludeAll = true
 						continue
 					}
-					t, err := parseAttributeID(f)
-					if err != nil {
-						return qidoQuery{}, err
+					t, ok := attributeID(f)
+					if !ok {
+						q.ignore("includefield=" + f)
+						continue
 					}
 					if !slices.Contains(q.Include, t) {
 						q.Include = append(q.Include, t)
@@ -96,11 +115,17 @@ func parseQIDOQuery(v url.Values) (qidoQuery, error) {
 			default:
 				return qidoQuery{}, badRequestf("fuzzymatching must be true or false")
 			}
+		case "emptyvaluematching", "multiplevaluematching":
+			if slices.ContainsFunc(v[k], func(s string) bool { return strings.EqualFold(strings.TrimSpace(s), "true") }) &&
+				!slices.Contains(q.NotPerformed, strings.ToLower(k)) {
+				q.NotPerformed = append(q.NotPerformed, strings.ToLower(k))
+			}
 		case "accept", "charset":
 		default:
-			t, err := parseAttributeID(k)
-			if err != nil {
-				return qidoQuery{}, err
+			t, ok := attributeID(k)
+			if !ok {
+				q.ignore(k)
+				continue
 			}
 			s, err := single(k)
 			if err != nil {
@@ -115,23 +140,84 @@ func parseQIDOQuery(v url.Values) (qidoQuery, error) {
 				}
 				continue
 			}
+			if a, ok := storage.LookupMatchAttr(t); !ok || a.Level > level {
+				// Not a matching key at this level: ignored, as a C-FIND
+				// SCP treats an optional key it cannot match on
+				// (universal matching).
+				q.ignore(k)
+				continue
+			}
 			q.Matches = append(q.Matches, storage.Match{Tag: t, Value: s})
 		}
 	}
 	return q, nil
 }
 
-// parseAttributeID parses a keyword or tag. Sequence paths
-// ("00400275.00400009") are not supported for matching.
-func parseAttributeID(s string) (dcm.Tag, error) {
+// maxIgnoredNames bounds the names kept for the Warning header.
+const maxIgnoredNames = 20
+
+func (q *qidoQuery) ignore(name string) {
+	name = truncate(name, 64)
+	if !slices.Contains(q.Ignored, name) {
+		q.Ignored = append(q.Ignored, name)
+	}
+}
+
+// warnings are the Warning header values (RFC 7234 5.5, code 299, as
+// PS3.18 uses it) of what the query asked for and did not get: the
+// parameters ignored, the matching options not performed, and a limit
+// cut to maxQIDOLimit.
+func (q *qidoQuery) warnings() []string {
+	var out []string
+	if n := len(q.Ignored); n > 0 {
+		names := q.Ignored[:min(n, maxIgnoredNames)]
+		quoted := make([]string, len(names))
+		for i, s := range names {
+			quoted[i] = strconv.Quote(s)
+		}
+		text := "The following query parameters are not supported and were ignored: " + strings.Join(quoted, ", ")
+		if n > len(names) {
+			text += fmt.Sprintf(" and %d more", n-len(names))
+		}
+		out = append(out, warning299(text))
+	}
+	for _, p := range q.NotPerformed {
+		what := map[string]string{"emptyvaluematching": "Empty Value Matching", "multiplevaluematching": "Multiple Value Matching"}[p]
+		out = append(out, warning299(fmt.Sprintf("The %s parameter is not supported. %s has not been performed.", p, what)))
+	}
+	if q.LimitCut {
+		out = append(out, warning299(fmt.Sprintf("The number of results is limited to %d; use offset to page", maxQIDOLimit)))
+	}
+	return out
+}
+
+// warning299 is a Warning header value `299 pacs "text"`: text made
+// printable ASCII, quotes and backslashes escaped.
+func warning299(text string) string {
+	var b strings.Builder
+	b.WriteString(`299 pacs "`)
+	for _, r := range text {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r > 0x7e:
+			b.WriteByte('?')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// attributeID parses a keyword or tag; false for anything else, and for
+// sequence paths ("00400275.00400009"), which are not supported.
+func attributeID(s string) (dcm.Tag, bool) {
 	if strings.Contains(s, ".") {
-		return 0, badRequestf("attribute %q: sequence paths are not supported", truncate(s, 64))
+		return 0, false
 	}
-	t, ok := dcm.ParseTag(s)
-	if !ok {
-		return 0, badRequestf("unknown attribute %q", truncate(s, 64))
-	}
-	return t, nil
+	return dcm.ParseTag(s)
 }
 
 func truncate(s string, n int) string {
