@@ -32,7 +32,10 @@ var (
 	// ErrUnsupported: no decoder for the transfer syntax is compiled in, or
 	// the decoder cannot handle this variant (e.g. an arithmetic-coded JPEG).
 	ErrUnsupported = errors.New("codec: unsupported")
-	// ErrCorrupt: the frame bytes are malformed or do not match PixelInfo.
+	// ErrCorrupt: the frame bytes are malformed or do not match PixelInfo
+	// (internal/render uses it too for a palette or LUT that contradicts
+	// its descriptor). It describes stored data, not the request: the
+	// DICOMweb handlers answer it with 422 and the reason.
 	ErrCorrupt = errors.New("codec: corrupt frame")
 )
 
