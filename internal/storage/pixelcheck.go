@@ -127,7 +127,8 @@ func pixelDataProblem(h *dcm.Header) string {
 	if have == need || have == need+1 && need%2 == 1 {
 		return ""
 	}
-	layout := fmt.Sprintf("%s of %d × %d pixels, %d sample(s) of %d bits", framesWord(nf), rows, cols, spp, ba)
+	// ASCII only: the text goes into Warning headers.
+	layout := fmt.Sprintf("%s of %dx%d pixels (Rows x Columns), %d sample(s) of %d bits", framesWord(nf), rows, cols, spp, ba)
 	if strings.HasSuffix(pi, "_422") && spp == 3 {
 		layout += " (" + pi + ": 2 samples a pixel stored)"
 	}

@@ -63,11 +63,11 @@ func TestPixelDataProblem(t *testing.T) {
 		{"encapsulated, one fragment a frame", image(rle, 2, 2, 1, 8, 2).Encapsulated(px(12), px(12)), nil, ""},
 
 		{"native too short", image(le, 4, 4, 1, 16, 1).Native(px(20)),
-			[]string{"PixelData has 20 bytes", "1 frame of 4 × 4 pixels, 1 sample(s) of 16 bits need 32", "truncated"}, "error"},
+			[]string{"PixelData has 20 bytes", "1 frame of 4x4 pixels (Rows x Columns), 1 sample(s) of 16 bits need 32", "truncated"}, "error"},
 		{"native too long", image(le, 4, 4, 1, 8, 1).Native(px(40)),
 			[]string{"PixelData has 40 bytes", "need 16", "understate"}, "warning"},
 		{"frames short of NumberOfFrames", image(le, 2, 2, 1, 8, 3).Native(px(8)),
-			[]string{"PixelData has 8 bytes (2 whole frames)", "3 frames of 2 × 2 pixels", "need 12"}, "error"},
+			[]string{"PixelData has 8 bytes (2 whole frames)", "3 frames of 2x2 pixels", "need 12"}, "error"},
 		{"SamplesPerPixel 3 of grey-sized data", image(le, 4, 4, 3, 8, 1).Native(px(16)),
 			[]string{"PixelData has 16 bytes", "3 sample(s) of 8 bits need 48"}, "error"},
 		{"BitsAllocated says 16 of 8-bit data", image(le, 4, 4, 1, 16, 1).Native(px(16)),
