@@ -179,36 +179,16 @@ func (q *qidoQuery) warnings() []string {
 		if n > len(names) {
 			text += fmt.Sprintf(" and %d more", n-len(names))
 		}
-		out = append(out, warning299(text))
+		out = append(out, warningValue(text))
 	}
 	for _, p := range q.NotPerformed {
 		what := map[string]string{"emptyvaluematching": "Empty Value Matching", "multiplevaluematching": "Multiple Value Matching"}[p]
-		out = append(out, warning299(fmt.Sprintf("The %s parameter is not supported. %s has not been performed.", p, what)))
+		out = append(out, warningValue(fmt.Sprintf("The %s parameter is not supported. %s has not been performed.", p, what)))
 	}
 	if q.LimitCut {
-		out = append(out, warning299(fmt.Sprintf("The number of results is limited to %d; use offset to page", maxQIDOLimit)))
+		out = append(out, warningValue(fmt.Sprintf("The number of results is limited to %d; use offset to page", maxQIDOLimit)))
 	}
 	return out
-}
-
-// warning299 is a Warning header value `299 pacs "text"`: text made
-// printable ASCII, quotes and backslashes escaped.
-func warning299(text string) string {
-	var b strings.Builder
-	b.WriteString(`299 pacs "`)
-	for _, r := range text {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20 || r > 0x7e:
-			b.WriteByte('?')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // attributeID parses a keyword or tag; false for anything else, and for

@@ -5,10 +5,13 @@ import (
 	"strings"
 )
 
-// addWarning adds a Warning header line with code 299 (PS3.18;
-// RFC 7234 5.5): `299 pacs "text"`. The text is made printable ASCII and
-// its quotes escaped, and cut at 300 bytes.
-func addWarning(h http.Header, text string) {
+// addWarning adds a Warning header line (warningValue).
+func addWarning(h http.Header, text string) { h.Add("Warning", warningValue(text)) }
+
+// warningValue is a Warning header value with code 299, as PS3.18 uses
+// them (RFC 7234 5.5): `299 pacs "text"`. The text is made printable
+// ASCII and its quotes escaped, and cut at 300 characters.
+func warningValue(text string) string {
 	var b strings.Builder
 	b.WriteString(`299 pacs "`)
 	n := 0
@@ -29,5 +32,5 @@ func addWarning(h http.Header, text string) {
 		n++
 	}
 	b.WriteByte('"')
-	h.Add("Warning", b.String())
+	return b.String()
 }
