@@ -88,7 +88,8 @@ const (
 	MatchRange
 	// MatchFuzzy: PN fuzzy matching. Values are upper-cased words; each
 	// word must be a prefix of some name component (family, given,
-	// middle, ... split on ^, =, space).
+	// middle, ... split on ^, =, space) or have the PhoneticKey of one
+	// (phonetic.go).
 	MatchFuzzy
 	// MatchPrefix: the value starts with Value (a single partial TM such
 	// as "0830" matches 083000.123).

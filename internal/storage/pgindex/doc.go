@@ -67,12 +67,12 @@
 // series and instances by number (empty last), then insertion order.
 // Limit: 1000 when 0, at most 10000.
 //
-// Fuzzy person-name matching (fuzzymatching=true) is a superset of
-// sqliteindex's: every query word (split on ^ = space and comma,
+// Fuzzy person-name matching (fuzzymatching=true) is the same as
+// sqliteindex's (storage/phonetic.go says why): every query word (split on ^ = space and comma,
 // case-insensitive) must either start a component of the name (family,
 // given, middle, ... split the same way; "jo" finds JOHN and JO, "smi"
 // finds SMITH and SMITHERS, "ohn" finds nothing) or have the same
-// phonetic key as a whole component (PhoneticKey: "smyth" finds SMITH,
+// phonetic key as a whole component (storage.PhoneticKey: "smyth" finds SMITH,
 // "mayer" finds MEIER, "carl" finds KARL; "john" does not find JON or
 // JANE). For PatientName, the components are rows of study_name_words
 // (migration 00005, namewords.go: one row per study and word, with the

@@ -22,7 +22,7 @@ import (
 // ranges read in search order from the index alone:
 //
 //	study_name_words_word  word >= w AND word < PrefixEnd(w)
-//	study_name_words_phon  phon = PhoneticKey(w)
+//	study_name_words_phon  phon = storage.PhoneticKey(w)
 //
 // Rows are inserted in the transaction that creates the study (study
 // attributes never change after: the first instance's win; the creator
@@ -110,7 +110,7 @@ func (r *nameWordRows) add(pk int64, name, date, tm string) {
 	for _, w := range storage.NameWords(name) {
 		r.pks = append(r.pks, pk)
 		r.words = append(r.words, w)
-		r.phons = append(r.phons, PhoneticKey(w))
+		r.phons = append(r.phons, storage.PhoneticKey(w))
 		r.dates = append(r.dates, date)
 		r.tm = append(r.tm, tm)
 	}
@@ -179,7 +179,7 @@ func fuzzyWordSQL(w, word string, args *sqlArgs) string {
 	} else {
 		e = w + ".word >= " + args.add(word) + " AND " + w + ".word LIKE " + args.add(likeEscape(word)+"%")
 	}
-	if k := PhoneticKey(word); k != "" {
+	if k := storage.PhoneticKey(word); k != "" {
 		e = "(" + e + " OR " + w + ".phon = " + args.add(k) + ")"
 	}
 	return "(" + e + ")"
@@ -199,7 +199,7 @@ func fuzzyWordRows(word string, args *sqlArgs) string {
 		prefix = "word >= " + args.add(word) + " AND word LIKE " + args.add(likeEscape(word)+"%")
 	}
 	e := cols + prefix
-	if k := PhoneticKey(word); k != "" {
+	if k := storage.PhoneticKey(word); k != "" {
 		e += " UNION ALL " + cols + "phon = " + args.add(k) + " AND NOT (" + prefix + ")"
 	}
 	return e

@@ -326,11 +326,11 @@ func (x *Index) put(ctx context.Context, tx pgx.Tx, inst *storage.Instance, repl
 		ON CONFLICT (study_uid) DO UPDATE SET version = GREATEST(studies.version + 1, EXCLUDED.version)
 		RETURNING study_pk, num_instances`,
 		inst.StudyInstanceUID,
-		s.PatientName, storage.NameKey(s.PatientName), nameWords(s.PatientName), namePhonetic(s.PatientName),
+		s.PatientName, storage.NameKey(s.PatientName), nameWords(s.PatientName), storage.PhoneticKeys(s.PatientName),
 		s.PatientID, s.IssuerOfPatientID, s.PatientBirthDate,
 		s.PatientSex, s.StudyDate, s.StudyTime, s.AccessionNumber, s.StudyID,
 		s.ReferringPhysicianName, storage.NameKey(s.ReferringPhysicianName),
-		nameWords(s.ReferringPhysicianName), namePhonetic(s.ReferringPhysicianName),
+		nameWords(s.ReferringPhysicianName), storage.PhoneticKeys(s.ReferringPhysicianName),
 		s.StudyDescription, s.SpecificCharacterSet, s.TimezoneOffsetFromUTC, now.UnixNano(),
 	).Scan(&studyPK, &studyCount)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -119,45 +118,6 @@ func TestMigrate_idempotent(t *testing.T) {
 	y := open(t, dsn) // a second replica: migrations are a no-op
 	if _, err := y.Instance(t.Context(), "1.2", "", "1.2.3.4"); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestFuzzyPhonetic(t *testing.T) {
-	x := open(t, schemaDSN(t))
-	names := map[string]string{"5.1": "Smith^John", "5.2": "SMITH^JANE", "5.3": "SMYTH^J", "5.4": "Smithers^Al", "5.5": "Meier^Karl", "5.6": "Doe^Jon"}
-	for uid, name := range names {
-		inst := storagetest.NewTestInstance(uid, uid+".1", uid+".1.1")
-		inst.Study.PatientName = name
-		if _, err := x.PutInstance(t.Context(), inst, false); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, c := range []struct {
-		query string
-		want  []string
-	}{
-		{"smith", []string{"5.1", "5.2", "5.3", "5.4"}}, // prefix: SMITHERS; phonetic: SMYTH
-		{"smyth", []string{"5.1", "5.2", "5.3"}},        // phonetic: SMITH
-		{"smythe john", []string{"5.1"}},
-		{"mayer", []string{"5.5"}},
-		{"carl", []string{"5.5"}},
-		{"john", []string{"5.1"}}, // JON is not JOHN
-		{"jo", []string{"5.1", "5.6"}},
-		{"mith", nil},
-	} {
-		res, err := x.Search(t.Context(), storage.Query{Level: storage.LevelStudy, FuzzyMatching: true,
-			Matches: []storage.Match{{Tag: storage.TagPatientName, Value: c.query}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, r := range res {
-			got = append(got, r.Study.StudyInstanceUID)
-		}
-		slices.Sort(got)
-		if !slices.Equal(got, c.want) {
-			t.Errorf("fuzzy %q = %v, want %v", c.query, got, c.want)
-		}
 	}
 }
 

@@ -159,7 +159,7 @@ func condSQL(c storage.Cond, args *sqlArgs) (string, error) {
 		for i, w := range c.Values {
 			// The word starts a component, or sounds like one.
 			words[i] = fc[0] + " LIKE " + args.add("% "+likeEscape(w)+"%")
-			if k := PhoneticKey(w); k != "" {
+			if k := storage.PhoneticKey(w); k != "" {
 				words[i] = "(" + words[i] + " OR " + fc[1] + " @> ARRAY[" + args.add(k) + "::text])"
 			}
 		}

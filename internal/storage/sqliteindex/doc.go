@@ -94,15 +94,20 @@
 // (storage.PrefixEnd), so that an index serves them in a prepared
 // statement too (StudyDate and StudyTime in one query
 // are matched independently, not as one combined date-time range). Fuzzy
-// person name matching: every query word must start some component of
-// the name (family, given, middle... split on ^, =, spaces and commas:
-// storage.NameWords), case-insensitively. For PatientName the components
-// are rows of study_name_words (migration 00005, namewords.go: one row
-// per study and word with the study's sort key, written with the study
+// person name matching, the same as pgindex's (storage/phonetic.go says
+// why): every query word must start some component of the name (family,
+// given, middle... split on ^, =, spaces and commas: storage.NameWords),
+// case-insensitively, or have the same storage.PhoneticKey as a whole
+// component ("smyth" finds SMITH, "mayer" MEIER; "john" not JON). For
+// PatientName the components are rows of study_name_words (migrations
+// 00005 and 00006, namewords.go: one row per study and word with the
+// word's phonetic key and the study's sort key, written with the study
 // row, deleted with it), so a word is the index range word >= w AND
-// word < PrefixEnd(w); a study search takes its page keys from one
-// word's range (the longest word), the other words and keys filtering
-// it. ReferringPhysicianName is matched with GLOB on the name key.
+// word < PrefixEnd(w) UNION ALL the range phon = key, both covering; a
+// study search takes its page keys from one word's rows (the longest
+// word), the other words and keys filtering them. ReferringPhysicianName
+// is matched with GLOB on the name key, or its key in
+// referring_physician_phon.
 // Limit: 1000 when 0, at most 10000.
 //
 // # Prepared statements

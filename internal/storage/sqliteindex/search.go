@@ -146,11 +146,19 @@ func condSQL(c storage.Cond) (string, []any, error) {
 		}
 		// A word matches when it starts a name component: look for
 		// " WORD" in " " + the name with component separators (^ = ,)
-		// as spaces.
+		// as spaces; or when its phonetic key is one of the name's
+		// (referring_physician_phon, migration 00006).
+		if c.Attr.Keyword != "ReferringPhysicianName" {
+			return "", nil, fmt.Errorf("%w: %s: fuzzy matching", storage.ErrUnsupportedMatch, c.Attr.Keyword)
+		}
 		words := make([]string, len(c.Values))
 		for i, w := range c.Values {
 			words[i] = fmt.Sprintf("(' ' || replace(replace(replace(%s, '^', ' '), '=', ' '), ',', ' ')) GLOB ?", col)
 			args = append(args, "* "+globEscape(w)+"*")
+			if k := storage.PhoneticKey(w); k != "" {
+				words[i] = "(" + words[i] + " OR instr(st.referring_physician_phon, ?) > 0)"
+				args = append(args, " "+k+" ")
+			}
 		}
 		expr = "(" + strings.Join(words, " AND ") + ")"
 	default:
@@ -207,14 +215,15 @@ func (x *Index) Search(ctx context.Context, q storage.Query) ([]storage.Result, 
 	keys := studyKeys
 	if drive != nil {
 		join := len(where) > 1 // other conditions on the study row
-		dw, dargs := fuzzyWordSQL("w", drive.Values[driveWord])
+		src, sargs := wordRows(drive.Values[driveWord])
 		ow, oargs := fuzzyNameSQL("w.study_pk", drive.Values, driveWord)
-		where = append([]string{dw, ow}, where...)
-		args = slices.Concat(dargs, oargs, args)
+		where = append([]string{ow}, where...)
+		args = slices.Concat(sargs, oargs, args)
 		keys = wordKeys
 		if join {
 			keys = wordKeysJoin
 		}
+		keys = strings.Replace(keys, "study_name_words w", "("+src+") w", 1)
 	}
 	limit := q.Limit
 	if limit <= 0 {

@@ -133,7 +133,7 @@ func (x *Index) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqliteindex: migrations: %w", err)
 	}
 	p, err := goose.NewProvider(goose.DialectSQLite3, x.w, sub, goose.WithDisableGlobalRegistry(true),
-		goose.WithGoMigrations(nameWordsMigration))
+		goose.WithGoMigrations(nameWordsMigration, phoneticMigration))
 	if err != nil {
 		return fmt.Errorf("sqliteindex: migrations: %w", err)
 	}
@@ -277,9 +277,9 @@ const (
 	sqlInsertStudy = `INSERT INTO studies (study_uid,
 		patient_name, patient_name_key, patient_id, issuer_of_patient_id, patient_birth_date,
 		patient_sex, study_date, study_time, accession_number, study_id,
-		referring_physician_name, referring_physician_key, study_description,
+		referring_physician_name, referring_physician_key, referring_physician_phon, study_description,
 		specific_character_set, timezone_offset_from_utc, version, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (study_uid) DO UPDATE SET version = max(studies.version + 1, excluded.version)
 		RETURNING study_pk, num_instances`
 	sqlDeleteCache  = `DELETE FROM metadata_cache WHERE study_uid = ?`
@@ -417,7 +417,7 @@ func (x *Index) put(ctx context.Context, tx *sql.Tx, inst *storage.Instance, val
 		inst.StudyInstanceUID,
 		s.PatientName, storage.NameKey(s.PatientName), s.PatientID, s.IssuerOfPatientID, s.PatientBirthDate,
 		s.PatientSex, s.StudyDate, s.StudyTime, s.AccessionNumber, s.StudyID,
-		s.ReferringPhysicianName, storage.NameKey(s.ReferringPhysicianName), s.StudyDescription,
+		s.ReferringPhysicianName, storage.NameKey(s.ReferringPhysicianName), phoneticColumn(s.ReferringPhysicianName), s.StudyDescription,
 		s.SpecificCharacterSet, s.TimezoneOffsetFromUTC, now.UnixNano(), now.UnixNano(),
 	).Scan(&studyPK, &studyCount)
 	if err != nil {

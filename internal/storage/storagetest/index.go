@@ -374,6 +374,7 @@ func TestIndex(t *testing.T, newIndex func(t *testing.T) storage.Index) {
 	t.Run("ComputedMaintained", func(t *testing.T) { testComputedMaintained(t, newIndex(t)) })
 	t.Run("FuzzyName", func(t *testing.T) { testFuzzyName(t, newIndex(t)) })
 	t.Run("FuzzyNameMaintained", func(t *testing.T) { testFuzzyNameMaintained(t, newIndex(t)) })
+	t.Run("FuzzyPhonetic", func(t *testing.T) { testFuzzyPhonetic(t, newIndex(t)) })
 
 	t.Run("OmitMetadata", func(t *testing.T) {
 		x := newIndex(t)
@@ -949,7 +950,7 @@ func fuzzySearch(t *testing.T, x storage.Index, q storage.Query, name string) []
 // words matching the same or several components of one name, accents
 // and case, separators, paging, other keys beside it, and the series
 // and instance levels. The cases are chosen so that the phonetic keys
-// of a backend that adds them (pgindex) change nothing.
+// (testFuzzyPhonetic) change nothing.
 func testFuzzyName(t *testing.T, x storage.Index) {
 	study := func(uid, name, date string) *storage.Instance {
 		inst := NewTestInstance(uid, uid+".1", uid+".1.1")
@@ -1208,5 +1209,89 @@ func testListInstancesWhileDeleting(t *testing.T, x storage.Index) {
 	want = append(want, added.SOPInstanceUID)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("walk while deleting (-want +got):\n%s", diff)
+	}
+}
+
+// testFuzzyPhonetic: a fuzzy query word also matches a name component
+// with the same storage.PhoneticKey, on every backend alike (the rule is
+// storage/phonetic.go's): for PatientName at the study level (alone and
+// with other keys), the series and instance levels, with paging, and for
+// ReferringPhysicianName. A study whose components match both by prefix
+// and by key is found once.
+func testFuzzyPhonetic(t *testing.T, x storage.Index) {
+	ctx := t.Context()
+	names := []struct{ uid, name, referring, date string }{
+		{"5.1", "Smith^John", "Meyer^Karl", "20200101"},
+		{"5.2", "SMITH^JANE", "", "20200102"},
+		{"5.3", "SMYTH^J", "Schmitt^Anna", "20200103"},
+		{"5.4", "Smithers^Al", "", "20200104"},
+		{"5.5", "Meier^Karl", "Smythe^Jon", "20200105"},
+		{"5.6", "Doe^Jon", "", "20200106"},
+		{"5.7", "Smith^Smyth", "", "20200107"}, // SMITH: prefix and key on two components
+		{"5.8", "Philipp^Müller", "", "20200108"},
+	}
+	for _, n := range names {
+		inst := NewTestInstance(n.uid, n.uid+".1", n.uid+".1.1")
+		inst.Study.PatientName, inst.Study.ReferringPhysicianName, inst.Study.StudyDate = n.name, n.referring, n.date
+		inst.Study.PatientSex = "F"
+		if n.uid == "5.3" || n.uid == "5.5" {
+			inst.Study.PatientSex = "M"
+		}
+		if _, err := x.PutInstance(ctx, inst, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name, query string
+		q           storage.Query
+		want        []string
+	}{
+		{"prefix and key", "smith", storage.Query{}, []string{"5.7", "5.4", "5.3", "5.2", "5.1"}},
+		{"key finds the other spelling", "smyth", storage.Query{}, []string{"5.7", "5.3", "5.2", "5.1"}},
+		{"key of a query word with a final E", "smythe john", storage.Query{}, []string{"5.1"}},
+		{"ei/ai/ey", "mayer", storage.Query{}, []string{"5.5"}},
+		{"c/k", "carl", storage.Query{}, []string{"5.5"}},
+		{"ph/f, double letters", "filip", storage.Query{}, []string{"5.8"}},
+		{"JOHN is not JON", "john", storage.Query{}, []string{"5.1"}},
+		{"prefix only for a short word", "jo", storage.Query{}, []string{"5.6", "5.1"}},
+		{"not inside a component", "mith", storage.Query{}, []string{}},
+		{"with another key", "smyth", storage.Query{Matches: []storage.Match{{Tag: storage.TagPatientSex, Value: "F"}}}, []string{"5.7", "5.2", "5.1"}},
+		{"limit", "smyth", storage.Query{Limit: 2}, []string{"5.7", "5.3"}},
+		{"offset", "smyth", storage.Query{Limit: 2, Offset: 2}, []string{"5.2", "5.1"}},
+		{"series level", "smyth", storage.Query{Level: storage.LevelSeries}, []string{"5.1.1", "5.2.1", "5.3.1", "5.7.1"}},
+		{"instance level", "mayer karl", storage.Query{Level: storage.LevelInstance}, []string{"5.5.1.1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			q := c.q
+			if q.Level == 0 {
+				q.Level = storage.LevelStudy
+			}
+			got := fuzzySearch(t, x, q, c.query)
+			if q.Level != storage.LevelStudy {
+				slices.Sort(got)
+			}
+			if diff := cmp.Diff(c.want, got); diff != "" {
+				t.Errorf("fuzzy %q mismatch (-want +got):\n%s", c.query, diff)
+			}
+		})
+	}
+	for _, c := range []struct {
+		query string
+		want  []string
+	}{
+		{"maier", []string{"5.1"}},       // MEYER
+		{"schmidt ann", []string{"5.3"}}, // SCHMITT, prefix of ANNA
+		{"smith", []string{"5.5"}},       // SMYTHE
+		{"jon", []string{"5.5"}},
+		{"john", []string{}},
+	} {
+		res, err := x.Search(ctx, storage.Query{Level: storage.LevelStudy, FuzzyMatching: true,
+			Matches: []storage.Match{{Tag: storage.TagReferringPhysicianName, Value: c.query}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(c.want, resultUIDs(storage.LevelStudy, res)); diff != "" {
+			t.Errorf("fuzzy ReferringPhysicianName %q mismatch (-want +got):\n%s", c.query, diff)
+		}
 	}
 }
