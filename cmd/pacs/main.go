@@ -408,9 +408,6 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	return nil
 }
 
-// requestLogger logs one line per request: method, path (never the query
-// string, which can carry patient names), status, bytes, duration. A
-// client that hung up is logged as 499.
 // newEcho is the HTTP router with the server's middleware: a request log
 // line for every request, and recovery from a panic in a handler (a
 // decoder meeting input nobody foresaw): the request answers 500, the
@@ -429,6 +426,9 @@ func newEcho(log *slog.Logger) *echo.Echo {
 	return e
 }
 
+// requestLogger logs one line per request: method, path (never the query
+// string, which can carry patient names), status, bytes, duration. A
+// client that hung up is logged as 499.
 func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {

@@ -7,9 +7,14 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// Written here rather than using echo's middleware.CORSWithConfig:
-// importing echo/v4/middleware pulls golang.org/x/time, which this module
-// does not otherwise depend on.
+// Written here rather than with echo's middleware.CORSWithConfig because
+// of what it does differently: it acts only on the DICOMweb and WADO-URI
+// paths (the viewer and the health routes are same-origin); it runs
+// before routing (Register installs it with e.Pre), so the preflight of
+// any route is answered, even where the router would say 404 or 405; a
+// preflight from an origin not allowed gets a bare 204 (the browser then
+// refuses the request); and a preflight's requested headers are allowed
+// as asked.
 
 var (
 	corsMethods = "GET, HEAD, POST, DELETE, OPTIONS"
