@@ -1,6 +1,7 @@
 package codec_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -35,7 +36,7 @@ func TestDecode_dcmtkEncoded(t *testing.T) {
 			f := codectest.Load(t, out)
 			ts := f.Header.TransferSyntaxUID
 			if _, ok := codec.Lookup(ts); !ok {
-				t.Skipf("no decoder for %s in this build", codec.Name(ts))
+				codectest.Missing(t, fmt.Sprintf("no decoder for %s in this build (-tags cgocodecs)", codec.Name(ts)))
 			}
 			ref, ok := codectest.ReferenceDecode(t, out, ts)
 			if !ok {

@@ -25,7 +25,7 @@ import (
 func dcmtkTexts(t *testing.T, path string) []string {
 	t.Helper()
 	if _, err := exec.LookPath("dsrdump"); err != nil {
-		t.Skip("dsrdump (dcmtk) not installed: scripts/test-deps.sh")
+		testenv.Missing(t, "dsrdump (dcmtk) not installed: scripts/test-deps.sh")
 	}
 	out, err := exec.Command("dsrdump", "+U8", "+Pl", path).Output()
 	if err != nil {

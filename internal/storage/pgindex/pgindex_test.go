@@ -17,20 +17,18 @@ import (
 	"github.com/cloudpacs/pacs/internal/storage"
 	"github.com/cloudpacs/pacs/internal/storage/pgindex"
 	"github.com/cloudpacs/pacs/internal/storage/storagetest"
+	"github.com/cloudpacs/pacs/internal/testenv"
 )
 
-// baseDSN returns PACS_TEST_POSTGRES_DSN, or skips (fails when the
-// environment requires services: PACS_TEST_REQUIRE_SERVICES=1 or
-// CI=true). scripts/postgres.sh starts a server: eval "$(scripts/postgres.sh env)".
+// baseDSN returns PACS_TEST_POSTGRES_DSN, or skips (fails when the run
+// requires its services, testenv.Missing: make test's
+// PACS_TEST_REQUIRE_TOOLS=1, PACS_TEST_REQUIRE_SERVICES=1 or CI=true).
+// scripts/postgres.sh starts a server: eval "$(scripts/postgres.sh env)".
 func baseDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("PACS_TEST_POSTGRES_DSN")
 	if dsn == "" {
-		msg := "PACS_TEST_POSTGRES_DSN not set (eval \"$(scripts/postgres.sh env)\" starts a server)"
-		if os.Getenv("PACS_TEST_REQUIRE_SERVICES") == "1" || os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Missing(t, "PACS_TEST_POSTGRES_DSN not set (eval \"$(scripts/postgres.sh env)\" starts a server)")
 	}
 	return dsn
 }
