@@ -128,8 +128,11 @@ func addStoreFlags(fs *flag.FlagSet, cfg *storeConfig, getenv func(string) strin
 		data = "./data"
 	}
 	fs.StringVar(&cfg.Data, "data", data, "data directory for the embedded defaults (PACS_DATA)")
-	fs.StringVar(&cfg.Blob, "blob", getenv("PACS_BLOB"), "blob store URL, default file://<data>/blobs (PACS_BLOB)")
-	fs.StringVar(&cfg.Index, "index", getenv("PACS_INDEX"), "index URL, default sqlite://<data>/index.db (PACS_INDEX)")
+	// The URLs can hold a password or a key: usage text shows their
+	// env defaults redacted.
+	cfg.Blob, cfg.Index = getenv("PACS_BLOB"), getenv("PACS_INDEX")
+	fs.Var(secretURL{&cfg.Blob}, "blob", "blob store `URL`, default file://<data>/blobs (PACS_BLOB)")
+	fs.Var(secretURL{&cfg.Index}, "index", "index `URL`, default sqlite://<data>/index.db (PACS_INDEX)")
 }
 
 // defaults fills Blob and Index from Data.
@@ -221,7 +224,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	if cfg.PublicURL != "" {
 		u, err := url.Parse(cfg.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return cfg, fmt.Errorf("serve: --public-url %q: want http(s)://host[/prefix]", cfg.PublicURL)
+			return cfg, fmt.Errorf("serve: --public-url %q: want http(s)://host[/prefix]", redactURL(cfg.PublicURL))
 		}
 	}
 	return cfg, nil
@@ -236,27 +239,33 @@ func splitURL(s string) (scheme, rest string) {
 	return strings.ToLower(scheme), rest
 }
 
-// openBlobs picks the blob store by URL scheme.
+// openBlobs picks the blob store by URL scheme. Its errors never show
+// the URL's secrets (redactURL, scrubSecrets).
 func openBlobs(ctx context.Context, u string) (storage.BlobStore, error) {
 	switch scheme, rest := splitURL(u); scheme {
 	case "file":
 		if rest == "" {
-			return nil, fmt.Errorf("blob URL %q: missing directory", u)
+			return nil, fmt.Errorf("blob URL %q: missing directory", redactURL(u))
 		}
 		return fsblob.New(rest)
 	case "s3":
-		return s3blob.FromURL(ctx, u)
+		s, err := s3blob.FromURL(ctx, u)
+		if err != nil {
+			return nil, scrubSecrets(err, u)
+		}
+		return s, nil
 	default:
-		return nil, fmt.Errorf("blob URL %q: unknown scheme; want file://DIR or s3://BUCKET/PREFIX", u)
+		return nil, fmt.Errorf("blob URL %q: unknown scheme; want file://DIR or s3://BUCKET/PREFIX", redactURL(u))
 	}
 }
 
-// openIndex picks the index by URL scheme.
+// openIndex picks the index by URL scheme. Its errors never show the
+// URL's secrets (redactURL, scrubSecrets).
 func openIndex(ctx context.Context, u string) (storage.Index, error) {
 	switch scheme, rest := splitURL(u); scheme {
 	case "sqlite":
 		if rest == "" {
-			return nil, fmt.Errorf("index URL %q: missing file", u)
+			return nil, fmt.Errorf("index URL %q: missing file", redactURL(u))
 		}
 		if dir := filepath.Dir(rest); dir != "" {
 			if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -265,9 +274,13 @@ func openIndex(ctx context.Context, u string) (storage.Index, error) {
 		}
 		return sqliteindex.Open(ctx, rest)
 	case "postgres", "postgresql":
-		return pgindex.Open(ctx, u)
+		ix, err := pgindex.Open(ctx, u)
+		if err != nil {
+			return nil, scrubSecrets(err, u)
+		}
+		return ix, nil
 	default:
-		return nil, fmt.Errorf("index URL %q: unknown scheme; want sqlite://FILE or postgres://…", u)
+		return nil, fmt.Errorf("index URL %q: unknown scheme; want sqlite://FILE or postgres://…", redactURL(u))
 	}
 }
 
@@ -389,7 +402,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "blob", cfg.Blob, "index", cfg.Index, "version", version)
+	log.Info("listening", "addr", ln.Addr().String(), "blob", redactURL(cfg.Blob), "index", redactURL(cfg.Index), "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
