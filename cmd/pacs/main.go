@@ -32,6 +32,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/cloudpacs/pacs/internal/dicomweb"
+	"github.com/cloudpacs/pacs/internal/httpserver"
 	"github.com/cloudpacs/pacs/internal/storage"
 	"github.com/cloudpacs/pacs/internal/storage/fsblob"
 	"github.com/cloudpacs/pacs/internal/storage/pgindex"
@@ -181,6 +182,10 @@ type serveConfig struct {
 	OnConflict     string
 	PublicURL      string
 	ShutdownWait   time.Duration
+	// Bounds against slow and hostile clients (docs/deploy.md).
+	UploadIdle   time.Duration // a request body read that delivers nothing this long fails; 0: none
+	WriteTimeout time.Duration // each write to a connection must finish within it; 0: none
+	MaxConns     int           // connections beyond it are answered 503 (health checks excepted); 0: no cap
 }
 
 func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
@@ -191,7 +196,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 		return def
 	}
 	var cfg serveConfig
-	var origins, maxUpload string
+	var origins, maxUpload, uploadIdle, writeTimeout, maxConns string
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Listen, "listen", env("PACS_LISTEN", ":8080"), "address to listen on (PACS_LISTEN)")
@@ -201,6 +206,9 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.StringVar(&cfg.OnConflict, "on-conflict", env("PACS_ON_CONFLICT", "reject"), "different bytes under a known SOP Instance UID: reject|replace (PACS_ON_CONFLICT)")
 	fs.StringVar(&cfg.PublicURL, "public-url", getenv("PACS_PUBLIC_URL"), "external base URL for RetrieveURL/BulkDataURI, default from each request (PACS_PUBLIC_URL)")
 	fs.DurationVar(&cfg.ShutdownWait, "shutdown-timeout", 30*time.Second, "how long in-flight requests may run on shutdown")
+	fs.StringVar(&uploadIdle, "upload-idle-timeout", env("PACS_UPLOAD_IDLE_TIMEOUT", "60s"), "cut a request whose body delivers no byte for this long; 0: never (PACS_UPLOAD_IDLE_TIMEOUT)")
+	fs.StringVar(&writeTimeout, "write-timeout", env("PACS_WRITE_TIMEOUT", "60s"), "cut a connection when one write to it (at most 64 KiB) takes longer; 0: never (PACS_WRITE_TIMEOUT)")
+	fs.StringVar(&maxConns, "max-conns", env("PACS_MAX_CONNS", strconv.Itoa(defaultMaxConns)), "open connections served; beyond, 503 but for /healthz and /readyz; 0: no cap (PACS_MAX_CONNS)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -227,8 +235,27 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 			return cfg, fmt.Errorf("serve: --public-url %q: want http(s)://host[/prefix]", redactURL(cfg.PublicURL))
 		}
 	}
+	for _, d := range []struct {
+		name, v string
+		dst     *time.Duration
+	}{{"upload-idle-timeout", uploadIdle, &cfg.UploadIdle}, {"write-timeout", writeTimeout, &cfg.WriteTimeout}} {
+		t, err := time.ParseDuration(d.v)
+		if err != nil || t < 0 {
+			return cfg, fmt.Errorf("serve: --%s %q: want a duration such as 60s (0: none)", d.name, d.v)
+		}
+		*d.dst = t
+	}
+	if cfg.MaxConns, err = strconv.Atoi(maxConns); err != nil || cfg.MaxConns < 0 {
+		return cfg, fmt.Errorf("serve: --max-conns %q: want a number of connections (0: no cap)", maxConns)
+	}
 	return cfg, nil
 }
+
+// defaultMaxConns: each open connection costs a goroutine, a file
+// descriptor and its buffers (a few KiB idle, 64 KiB and up while
+// streaming); a thousand fit a 2-core, 4 GB machine, and far fewer
+// clients than that (viewers, modalities, routers) keep one open.
+const defaultMaxConns = 1024
 
 // splitURL splits "scheme://rest" into the scheme and the path part.
 func splitURL(s string) (scheme, rest string) {
@@ -391,18 +418,24 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return c.String(http.StatusOK, "ok")
 	})
 
-	ln, err := net.Listen("tcp", cfg.Listen)
+	tcp, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
+	ln := httpserver.NewListener(tcp, cfg.MaxConns, cfg.WriteTimeout)
 	srv := &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 10 * time.Second, // not ReadTimeout: STOW bodies may take long
+		Handler: httpserver.Wrap(e, cfg.UploadIdle),
+		// Not ReadTimeout: a STOW body may take hours. A stalled one
+		// is cut by --upload-idle-timeout (Wrap), a reader that stopped
+		// by --write-timeout (the listener).
+		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnContext:       ln.ConnContext,
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "blob", redactURL(cfg.Blob), "index", redactURL(cfg.Index), "version", version)
+	log.Info("listening", "addr", ln.Addr().String(), "blob", redactURL(cfg.Blob), "index", redactURL(cfg.Index), "version", version,
+		"max_conns", cfg.MaxConns, "upload_idle_timeout", cfg.UploadIdle.String(), "write_timeout", cfg.WriteTimeout.String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -422,9 +455,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 }
 
 // newEcho is the HTTP router with the server's middleware: a request log
-// line for every request, and recovery from a panic in a handler (a
-// decoder meeting input nobody foresaw): the request answers 500, the
-// panic is logged with its stack, and the server keeps serving.
+// line for every request; recovery from a panic in a handler (a decoder
+// meeting input nobody foresaw): the request answers 500, the panic is
+// logged with its stack, and the server keeps serving; and the answer to
+// requests on connections over --max-conns (shedOverCap).
 func newEcho(log *slog.Logger) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -432,16 +466,19 @@ func newEcho(log *slog.Logger) *echo.Echo {
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			log.Error("request panicked", "method", c.Request().Method, "path", c.Request().URL.Path,
-				"err", err, "stack", string(stack))
+				"request_id", httpserver.RequestID(c.Response().Header()), "err", err, "stack", string(stack))
 			return err
 		},
 	}))
+	e.Use(shedOverCap)
 	return e
 }
 
 // requestLogger logs one line per request: method, path (never the query
-// string, which can carry patient names), status, bytes, duration. A
-// client that hung up is logged as 499.
+// string, which can carry patient names), status, bytes, duration and
+// the request ID (the error handler's line about the same request
+// carries the same ID). A client that hung up is logged as 499, an
+// upload cut by --upload-idle-timeout as 408.
 func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -452,7 +489,10 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 			}
 			req := c.Request()
 			status := c.Response().Status
-			if req.Context().Err() != nil && errors.Is(req.Context().Err(), context.Canceled) {
+			switch {
+			case httpserver.UploadStalled(req.Context()):
+				status = http.StatusRequestTimeout
+			case req.Context().Err() != nil && errors.Is(req.Context().Err(), context.Canceled):
 				status = dicomweb.StatusClientClosedRequest
 			}
 			lvl := slog.LevelInfo
@@ -465,8 +505,30 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 				slog.Int("status", status),
 				slog.Int64("bytes", c.Response().Size),
 				slog.Duration("duration", time.Since(start)),
+				slog.String("request_id", httpserver.RequestID(c.Response().Header())),
 			)
 			return nil
 		}
+	}
+}
+
+// shedOverCap answers a request on a connection accepted beyond
+// --max-conns with 503, Retry-After and Connection: close, so that the
+// client comes back on a new connection when others have closed. The
+// health routes are answered as usual (a load balancer must never take
+// an overloaded replica for a dead one), and close their connection too.
+func shedOverCap(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !httpserver.OverCap(c.Request().Context()) {
+			return next(c)
+		}
+		h := c.Response().Header()
+		h.Set(echo.HeaderConnection, "close")
+		if p := c.Request().URL.Path; p == "/healthz" || p == "/readyz" {
+			return next(c)
+		}
+		h.Set(echo.HeaderRetryAfter, "1")
+		b := []byte(`{"error":"too many open connections, retry later","request_id":"` + httpserver.RequestID(h) + "\"}\n")
+		return c.Blob(http.StatusServiceUnavailable, echo.MIMEApplicationJSON, b)
 	}
 }

@@ -19,7 +19,7 @@ import (
 var (
 	corsMethods = "GET, HEAD, POST, DELETE, OPTIONS"
 	corsHeaders = "Accept, Authorization, Content-Type, Range, If-None-Match, If-Modified-Since, If-Match, If-Range, Cache-Control, X-Requested-With"
-	corsExpose  = "ETag, Content-Type, Content-Length, Content-Encoding, Content-Range, Content-Location, Last-Modified, Accept-Ranges, Warning, Location"
+	corsExpose  = "ETag, Content-Type, Content-Length, Content-Encoding, Content-Range, Content-Location, Last-Modified, Accept-Ranges, Warning, Location, X-Request-ID"
 )
 
 // cors answers preflight requests and adds CORS headers for the allowed
