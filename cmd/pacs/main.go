@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -183,9 +184,10 @@ type serveConfig struct {
 	PublicURL      string
 	ShutdownWait   time.Duration
 	// Bounds against slow and hostile clients (docs/deploy.md).
-	UploadIdle   time.Duration // a request body read that delivers nothing this long fails; 0: none
-	WriteTimeout time.Duration // each write to a connection must finish within it; 0: none
-	MaxConns     int           // connections beyond it are answered 503 (health checks excepted); 0: no cap
+	UploadIdle     time.Duration // a request body read that delivers nothing this long fails; 0: none
+	WriteTimeout   time.Duration // each write to a connection must finish within it; 0: none
+	MaxConns       int           // connections beyond it are answered 503 (health checks excepted); 0: no cap
+	TrustedProxies []netip.Prefix
 }
 
 func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
@@ -196,7 +198,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 		return def
 	}
 	var cfg serveConfig
-	var origins, maxUpload, uploadIdle, writeTimeout, maxConns string
+	var origins, maxUpload, uploadIdle, writeTimeout, maxConns, proxies string
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Listen, "listen", env("PACS_LISTEN", ":8080"), "address to listen on (PACS_LISTEN)")
@@ -209,6 +211,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.StringVar(&uploadIdle, "upload-idle-timeout", env("PACS_UPLOAD_IDLE_TIMEOUT", "60s"), "cut a request whose body delivers no byte for this long; 0: never (PACS_UPLOAD_IDLE_TIMEOUT)")
 	fs.StringVar(&writeTimeout, "write-timeout", env("PACS_WRITE_TIMEOUT", "60s"), "cut a connection when one write to it (at most 64 KiB) takes longer; 0: never (PACS_WRITE_TIMEOUT)")
 	fs.StringVar(&maxConns, "max-conns", env("PACS_MAX_CONNS", strconv.Itoa(defaultMaxConns)), "open connections served; beyond, 503 but for /healthz and /readyz; 0: no cap (PACS_MAX_CONNS)")
+	fs.StringVar(&proxies, "trusted-proxies", getenv("PACS_TRUSTED_PROXIES"), "comma-separated CIDRs or IPs of proxies whose X-Forwarded-*/Forwarded headers are honoured; default none (PACS_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -248,6 +251,9 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	if cfg.MaxConns, err = strconv.Atoi(maxConns); err != nil || cfg.MaxConns < 0 {
 		return cfg, fmt.Errorf("serve: --max-conns %q: want a number of connections (0: no cap)", maxConns)
 	}
+	if cfg.TrustedProxies, err = parseTrustedProxies(proxies); err != nil {
+		return cfg, fmt.Errorf("serve: --trusted-proxies: %w", err)
+	}
 	return cfg, nil
 }
 
@@ -256,6 +262,32 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 // streaming); a thousand fit a 2-core, 4 GB machine, and far fewer
 // clients than that (viewers, modalities, routers) keep one open.
 const defaultMaxConns = 1024
+
+// parseTrustedProxies parses "10.0.0.0/8, 192.168.1.7": CIDRs, or single
+// addresses (a /32 or /128).
+func parseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if strings.Contains(f, "/") {
+			p, err := netip.ParsePrefix(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q: want a CIDR such as 10.0.0.0/8 or an address", f)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q: want a CIDR such as 10.0.0.0/8 or an address", f)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
 
 // splitURL splits "scheme://rest" into the scheme and the path part.
 func splitURL(s string) (scheme, rest string) {
@@ -388,7 +420,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 	}
 
-	e := newEcho(log)
+	e := newEcho(log, cfg.TrustedProxies)
 	dw := dicomweb.New(dicomweb.Config{
 		Archive:        archive,
 		Index:          index,
@@ -396,6 +428,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		AllowedOrigins: cfg.AllowedOrigins,
 		MaxUploadBytes: cfg.MaxUpload,
 		PublicBaseURL:  cfg.PublicURL,
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	// Deferred after the index's Close, so run before it, once the server
 	// has stopped: the archive's background metadata rebuilds end first.
@@ -435,7 +468,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		ConnContext:       ln.ConnContext,
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "blob", redactURL(cfg.Blob), "index", redactURL(cfg.Index), "version", version,
-		"max_conns", cfg.MaxConns, "upload_idle_timeout", cfg.UploadIdle.String(), "write_timeout", cfg.WriteTimeout.String())
+		"max_conns", cfg.MaxConns, "upload_idle_timeout", cfg.UploadIdle.String(), "write_timeout", cfg.WriteTimeout.String(),
+		"trusted_proxies", len(cfg.TrustedProxies))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -459,9 +493,21 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 // meeting input nobody foresaw): the request answers 500, the panic is
 // logged with its stack, and the server keeps serving; and the answer to
 // requests on connections over --max-conns (shedOverCap).
-func newEcho(log *slog.Logger) *echo.Echo {
+//
+// Client addresses and schemes come from forwarding headers only when
+// the direct peer is one of trusted (--trusted-proxies); with none,
+// from the connection.
+func newEcho(log *slog.Logger, trusted []netip.Prefix) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor, e.SchemeExtractor = echo.ExtractIPDirect(), echo.ExtractSchemeDirect()
+	if len(trusted) > 0 {
+		trust := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, p := range trusted {
+			trust = append(trust, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+		}
+		e.IPExtractor, e.SchemeExtractor = echo.ExtractIPFromXFFHeader(trust...), echo.ExtractSchemeFromHeaders(trust...)
+	}
 	e.Use(requestLogger(log))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -475,10 +521,10 @@ func newEcho(log *slog.Logger) *echo.Echo {
 }
 
 // requestLogger logs one line per request: method, path (never the query
-// string, which can carry patient names), status, bytes, duration and
-// the request ID (the error handler's line about the same request
-// carries the same ID). A client that hung up is logged as 499, an
-// upload cut by --upload-idle-timeout as 408.
+// string, which can carry patient names), status, bytes, duration, the
+// client's address and the request ID (the error handler's line about
+// the same request carries the same ID). A client that hung up is logged
+// as 499, an upload cut by --upload-idle-timeout as 408.
 func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -505,6 +551,7 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 				slog.Int("status", status),
 				slog.Int64("bytes", c.Response().Size),
 				slog.Duration("duration", time.Since(start)),
+				slog.String("client", c.RealIP()),
 				slog.String("request_id", httpserver.RequestID(c.Response().Header())),
 			)
 			return nil

@@ -15,7 +15,7 @@ import (
 // server goes on answering.
 func TestPanicRecovered(t *testing.T) {
 	var logs bytes.Buffer
-	e := newEcho(slog.New(slog.NewTextHandler(&logs, nil)))
+	e := newEcho(slog.New(slog.NewTextHandler(&logs, nil)), nil)
 	e.GET("/boom", func(echo.Context) error { panic("decoder met something new") })
 	e.GET("/ok", func(c echo.Context) error { return c.String(http.StatusOK, "fine") })
 	srv := httptest.NewServer(e)

@@ -3,6 +3,7 @@ package dicomweb
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 
@@ -28,11 +29,17 @@ type Config struct {
 	Logger *slog.Logger
 	// AllowedOrigins for CORS; empty: "*".
 	AllowedOrigins []string
+	// TrustedProxies are the direct peers (proxies, load balancers)
+	// whose forwarding headers tell the host and scheme clients used
+	// (X-Forwarded-Host/-Proto, else Forwarded); from any other peer
+	// they are ignored. Empty: no one's.
+	TrustedProxies []netip.Prefix
 	// MaxUploadBytes bounds a STOW-RS request body; 0: DefaultMaxUploadBytes.
 	MaxUploadBytes int64
 	// PublicBaseURL is the externally visible scheme://host[/prefix] that
 	// RetrieveURLs and BulkDataURIs start with (Root is appended). Empty:
-	// derived from each request (X-Forwarded-Proto/-Host, then Host).
+	// derived from each request (Host, or a trusted proxy's forwarding
+	// headers).
 	PublicBaseURL string
 	// MetadataCacheBytes bounds the memory cache of study and series
 	// metadata documents as served (gzip, with this server's base URL
@@ -50,6 +57,7 @@ type Handler struct {
 	origins   []string
 	maxUpload int64
 	publicURL string
+	trusted   []netip.Prefix // TrustedProxies
 
 	metaCache  *docCache          // metadata documents as served; nil: none
 	metaFlight singleflight.Group // one build of a served document at a time
@@ -76,6 +84,7 @@ func New(cfg Config) *Handler {
 		origins:   cfg.AllowedOrigins,
 		maxUpload: cfg.MaxUploadBytes,
 		publicURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
+		trusted:   cfg.TrustedProxies,
 	}
 	if h.index == nil && h.archive != nil {
 		h.index = h.archive.Index
@@ -137,25 +146,29 @@ func (h *Handler) Register(e *echo.Echo) {
 	registerReports(g, h)
 }
 
-// baseURL is the DICOMweb root URL as clients see it.
+// baseURL is the DICOMweb root URL as clients see it: PublicBaseURL, or
+// the request's Host and scheme, which a trusted proxy's forwarding
+// headers override (forwarded.go).
 func (h *Handler) baseURL(c echo.Context) string {
 	if h.publicURL != "" {
 		return h.publicURL + Root
 	}
 	req := c.Request()
-	host := req.Host
-	if fh := req.Header.Get("X-Forwarded-Host"); fh != "" {
-		fh, _, _ = strings.Cut(fh, ",")
-		if fh = strings.TrimSpace(fh); validHost(fh) {
-			host = fh
+	host, scheme := req.Host, "http"
+	if req.TLS != nil {
+		scheme = "https"
+	}
+	if h.fromTrustedProxy(req) {
+		fhost, fproto := forwardedHostProto(req.Header)
+		if validHost(fhost) {
+			host = fhost
+		}
+		if fproto == "http" || fproto == "https" {
+			scheme = fproto
 		}
 	}
 	if !validHost(host) {
 		host = "localhost"
-	}
-	scheme := c.Scheme()
-	if scheme != "https" {
-		scheme = "http"
 	}
 	return scheme + "://" + host + Root
 }
