@@ -71,42 +71,50 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// ErrorHandler is the echo HTTPErrorHandler: it writes {"error": "..."}
-// with the status from statusOf, logs 5xx with detail (clients see only
-// "internal error"), and logs a client hang-up as 499 without answering.
+// ErrorHandler is the echo HTTPErrorHandler: it writes
+// {"error": "...", "request_id": "..."} with the status from statusOf,
+// logs 5xx with detail (clients see only "internal error"), and logs a
+// client hang-up as 499 without answering. A 4xx says what the client
+// did wrong and nothing of a wrapped backend error (clientMessage). The
+// request ID is the response's X-Request-ID (set by the server's
+// middleware; left out when there is none), in the body and in every
+// log line here, so an operator finds the detail a client reports.
 func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	return func(err error, c echo.Context) {
 		req := c.Request()
+		id := c.Response().Header().Get(echo.HeaderXRequestID)
 		code := statusOf(err)
 		if code == StatusClientClosedRequest || req.Context().Err() != nil {
-			logger.Info("client closed request", "method", req.Method, "path", req.URL.Path, "status", StatusClientClosedRequest)
+			logger.Info("client closed request", "method", req.Method, "path", req.URL.Path, "status", StatusClientClosedRequest, "request_id", id)
 			return
 		}
 		if c.Response().Committed {
-			logger.Error("response failed after the first byte", "method", req.Method, "path", req.URL.Path, "err", err)
+			logger.Error("response failed after the first byte", "method", req.Method, "path", req.URL.Path, "err", err, "request_id", id)
 			return
 		}
-		msg := err.Error()
-		var he *echo.HTTPError
-		if errors.As(err, &he) {
-			msg = fmt.Sprint(he.Message)
-		}
+		msg, cut := clientMessage(err, code)
 		switch {
 		case code == http.StatusServiceUnavailable:
-			logger.Warn("service unavailable", "method", req.Method, "path", req.URL.Path, "err", err)
+			logger.Warn("service unavailable", "method", req.Method, "path", req.URL.Path, "err", err, "request_id", id)
 			msg = "storage unavailable, retry later"
 		case code >= 500:
-			logger.Error("internal error", "method", req.Method, "path", req.URL.Path, "err", err)
+			logger.Error("internal error", "method", req.Method, "path", req.URL.Path, "err", err, "request_id", id)
 			msg = "internal error"
+		case cut: // the client got the gist; the log keeps the rest
+			logger.Info("request refused", "method", req.Method, "path", req.URL.Path, "status", code, "err", err, "request_id", id)
 		}
 		if req.Method == http.MethodHead {
 			_ = c.NoContent(code)
 			return
 		}
 		b := append([]byte(`{"error":`), appendJSONString(nil, msg)...)
+		if id != "" {
+			b = append(b, `,"request_id":`...)
+			b = appendJSONString(b, id)
+		}
 		b = append(b, "}\n"...)
 		_ = c.Blob(code, echo.MIMEApplicationJSON, b)
 	}
