@@ -183,6 +183,7 @@ type serveConfig struct {
 	OnConflict     string
 	PublicURL      string
 	ShutdownWait   time.Duration
+	Ingest         ingestFlags
 	// Bounds against slow and hostile clients (docs/deploy.md).
 	UploadIdle     time.Duration // a request body read that delivers nothing this long fails; 0: none
 	WriteTimeout   time.Duration // each write to a connection must finish within it; 0: none
@@ -212,6 +213,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.StringVar(&writeTimeout, "write-timeout", env("PACS_WRITE_TIMEOUT", "60s"), "cut a connection when one write to it (at most 64 KiB) takes longer; 0: never (PACS_WRITE_TIMEOUT)")
 	fs.StringVar(&maxConns, "max-conns", env("PACS_MAX_CONNS", strconv.Itoa(defaultMaxConns)), "open connections served; beyond, 503 but for /healthz and /readyz; 0: no cap (PACS_MAX_CONNS)")
 	fs.StringVar(&proxies, "trusted-proxies", getenv("PACS_TRUSTED_PROXIES"), "comma-separated CIDRs or IPs of proxies whose X-Forwarded-*/Forwarded headers are honoured; default none (PACS_TRUSTED_PROXIES)")
+	addIngestFlags(fs, &cfg.Ingest, env)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -229,6 +231,9 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 		return cfg, fmt.Errorf("serve: --max-upload %q: want a positive number of bytes", maxUpload)
 	}
 	cfg.MaxUpload = n
+	if err := cfg.Ingest.resolve(); err != nil {
+		return cfg, err
+	}
 	if cfg.OnConflict != "reject" && cfg.OnConflict != "replace" {
 		return cfg, fmt.Errorf("serve: --on-conflict %q: want reject or replace", cfg.OnConflict)
 	}
@@ -412,6 +417,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 	}()
 	archive.ReplaceOnConflict = cfg.OnConflict == "replace"
+	archive.Limits = cfg.Ingest.limits
 	if ts, ok := blobs.(tempSweeper); ok {
 		if n, err := ts.Sweep(ctx, startupTempAge); err != nil {
 			log.Warn("startup: sweeping temporary blob files", "err", err)

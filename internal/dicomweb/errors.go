@@ -65,7 +65,7 @@ func statusOf(err error) int {
 	case errors.Is(err, errBadRequest), errors.Is(err, dcm.ErrInvalid),
 		errors.Is(err, storage.ErrBadQuery), errors.Is(err, storage.ErrUnsupportedMatch):
 		return http.StatusBadRequest
-	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, storage.ErrBusy), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
