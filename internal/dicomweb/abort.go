@@ -18,7 +18,13 @@ import (
 // Content-Length is not reached, a chunked body has no last chunk, and
 // any HTTP client reports a truncated response (Go's: io.ErrUnexpectedEOF)
 // instead of a short but well-formed one. docs/dicomweb.md says so.
-func (h *Handler) abortResponse(c echo.Context, err error) {
+//
+// flush, when not nil, first sends what the response buffered, so that
+// the parts before the failure reach the client whole.
+func (h *Handler) abortResponse(c echo.Context, flush func() error, err error) {
+	if flush != nil {
+		_ = flush()
+	}
 	req := c.Request()
 	if req.Context().Err() != nil {
 		h.log.Info("client closed request", "method", req.Method, "path", req.URL.Path, "status", StatusClientClosedRequest)

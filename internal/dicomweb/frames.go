@@ -232,7 +232,7 @@ func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, 
 		r := first
 		if i > 0 {
 			if r, _, err = frames.Frame(n); err != nil {
-				h.abortResponse(c, fmt.Errorf("frame %d: %w", n, err))
+				h.abortResponse(c, flush, fmt.Errorf("frame %d: %w", n, err))
 			}
 		}
 		pw, err := mw.CreatePart(hdrs[i])
@@ -240,7 +240,7 @@ func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, 
 			_, err = copyN(pw, r, size)
 		}
 		if err != nil {
-			h.abortResponse(c, fmt.Errorf("frame %d: %w", n, err))
+			h.abortResponse(c, flush, fmt.Errorf("frame %d: %w", n, err))
 		}
 	}
 	if err := mw.Close(); err != nil {

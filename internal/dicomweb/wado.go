@@ -228,7 +228,7 @@ func (h *Handler) streamInstances(c echo.Context, insts []*storage.Instance, ch 
 		first = nil
 		if i > 0 {
 			if rc, err = h.archive.OpenInstance(ctx, in); err != nil {
-				h.abortResponse(c, fmt.Errorf("retrieve %s: %w", in.SOPInstanceUID, err)) // deleted meanwhile, or the store failed
+				h.abortResponse(c, flush, fmt.Errorf("retrieve %s: %w", in.SOPInstanceUID, err)) // deleted meanwhile, or the store failed
 			}
 		}
 		ts := ch.outTS(in)
@@ -238,7 +238,7 @@ func (h *Handler) streamInstances(c echo.Context, insts []*storage.Instance, ch 
 		}
 		rc.Close()
 		if err != nil {
-			h.abortResponse(c, fmt.Errorf("retrieve %s: %w", in.SOPInstanceUID, err))
+			h.abortResponse(c, flush, fmt.Errorf("retrieve %s: %w", in.SOPInstanceUID, err))
 		}
 	}
 	if err := mw.Close(); err != nil {
