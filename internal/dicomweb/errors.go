@@ -100,6 +100,10 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		case code == http.StatusServiceUnavailable:
 			logger.Warn("service unavailable", "method", req.Method, "path", req.URL.Path, "err", err, "request_id", id)
 			msg = "storage unavailable, retry later"
+			if errors.Is(err, storage.ErrBusy) {
+				msg = "the archive is busy, retry later"
+				c.Response().Header().Set("Retry-After", retryAfterSeconds)
+			}
 		case code >= 500:
 			logger.Error("internal error", "method", req.Method, "path", req.URL.Path, "err", err, "request_id", id)
 			msg = "internal error"
