@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudpacs/pacs/internal/dcm/dcmtest"
 	"github.com/cloudpacs/pacs/internal/storage"
 )
 
@@ -133,5 +134,43 @@ func TestSTOW_sameSOPReplacedInPartOrder(t *testing.T) {
 		if got.status != http.StatusOK || !bytes.Equal(got.body, last) {
 			t.Fatalf("round %d: status %d; the served instance is not the last part's (%d bytes, want %d)", round, got.status, len(got.body), len(last))
 		}
+	}
+}
+
+// An instance whose pixel data contradict its attributes is stored (the
+// archive keeps what it was sent), and the STOW response says so:
+// 202, Warning Reason 0xB007 on its Referenced SOP Sequence item, and a
+// Warning header in words; a good instance beside it has no warning.
+func TestSTOW_pixelProblemIsWarning(t *testing.T) {
+	s := newTestServer(t, nil)
+	const study = "2.25.900000000000000000000000000000000777"
+	short := dcmtest.Image(dcmtest.ExplicitVRLittleEndian, study, study+".1", study+".1.1", 16, 16, 1, 8, 1).
+		Native(bytes.Repeat([]byte{7}, 100)) // 256 bytes wanted
+	good := dcmtest.Image(dcmtest.ExplicitVRLittleEndian, study, study+".1", study+".1.2", 16, 16, 1, 8, 1).
+		Native(bytes.Repeat([]byte{7}, 256))
+	body, ct := multipartBody(t, `"application/dicom"`, part{"application/dicom", short.Bytes()}, part{"application/dicom", good.Bytes()})
+	r := s.do(t, "POST", "/dicom-web/studies", map[string]string{"Content-Type": ct}, body)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("status %d, want 202: %s", r.status, r.body)
+	}
+	stored := values(jsonObject(t, r.body), "00081199")
+	if len(stored) != 2 {
+		t.Fatalf("%d stored, want 2: %s", len(stored), r.body)
+	}
+	if got := value(stored[0].(map[string]any), "00081196"); got != float64(warningDoesNotMatch) {
+		t.Errorf("WarningReason of the short instance = %v, want 0xB007", got)
+	}
+	if _, has := stored[1].(map[string]any)["00081196"]; has {
+		t.Errorf("the good instance carries a warning: %v", stored[1])
+	}
+	ws := r.header.Values("Warning")
+	if len(ws) != 1 || !strings.Contains(ws[0], study+".1.1") || !strings.Contains(ws[0], "0xB007") || !strings.Contains(strings.ToLower(ws[0]), "pixel") {
+		t.Errorf("Warning %q: want one line naming the instance, 0xB007 and its pixel data", ws)
+	}
+	// Kept as sent.
+	got := s.do(t, "GET", "/dicom-web/studies/"+study+"/series/"+study+".1/instances/"+study+".1.1",
+		map[string]string{"Accept": `application/dicom; transfer-syntax=*`}, nil)
+	if got.status != http.StatusOK || !bytes.Equal(got.body, short.Bytes()) {
+		t.Errorf("retrieve as stored: status %d, %d bytes (want the %d sent)", got.status, len(got.body), len(short.Bytes()))
 	}
 }

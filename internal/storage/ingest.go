@@ -153,6 +153,17 @@ func (b *budget) busy(what string) error {
 // admit waits until an instance may start: an instance slot is free and
 // the bytes in flight are under the threshold. wait <= 0: no waiting.
 func (b *budget) admit(ctx context.Context, wait time.Duration) error {
+	// The common case, room at once, takes no timer.
+	b.mu.Lock()
+	under := b.bytes < b.l.Bytes
+	b.mu.Unlock()
+	if under {
+		select {
+		case b.instances <- struct{}{}:
+			return nil
+		default:
+		}
+	}
 	var timeout <-chan time.Time
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -219,6 +230,10 @@ func (b *budget) addBytes(n int64) {
 // huge header waits for an empty budget rather than forever).
 func (b *budget) holdHeader(ctx context.Context, n int64) (int64, error) {
 	n = min(max(n, 1), b.l.HeaderBytes)
+	if b.headers.TryAcquire(n) {
+		b.headerBytes.Add(n)
+		return n, nil
+	}
 	wctx, cancel := context.WithTimeout(ctx, b.l.Wait)
 	defer cancel()
 	if err := b.headers.Acquire(wctx, n); err != nil {
