@@ -80,7 +80,7 @@ func TestErrorBodies_noInternals(t *testing.T) {
 	t.Cleanup(func() { index.Close() })
 	archive := &storage.Archive{Blobs: blobs, Index: index, Logger: log}
 	e := newEcho(log, nil)
-	dw := dicomweb.New(dicomweb.Config{Archive: archive, Index: index, Logger: log})
+	dw := dicomweb.New(dicomweb.Config{Archive: archive, Logger: log})
 	dw.Register(e)
 	srv := httptest.NewServer(httpserver.Wrap(e, 0))
 	t.Cleanup(func() {

@@ -429,7 +429,6 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	e := newEcho(log, cfg.TrustedProxies)
 	dw := dicomweb.New(dicomweb.Config{
 		Archive:        archive,
-		Index:          index,
 		Logger:         log,
 		AllowedOrigins: cfg.AllowedOrigins,
 		MaxUploadBytes: cfg.MaxUpload,

@@ -2,8 +2,9 @@
 // echo v4: STOW-RS, QIDO-RS, WADO-RS (instances, metadata, frames, bulk
 // data), WADO-URI and DELETE.
 //
-// Handlers are thin: they parse the request, call storage.Archive or
-// storage.Index, and stream the answer. Nothing here parses DICOM except
+// Handlers are thin: they parse the request, negotiate the media type,
+// call storage.Archive (which reads the stored bytes: instances, frame
+// sets, bulk values; and reaches the index) and write the answer. Nothing here parses DICOM except
 // through package dcm, and nothing imports a concrete storage backend.
 //
 // Decisions where PS3.18 leaves room (the conformance notes):

@@ -2,19 +2,17 @@ package dicomweb
 
 import (
 	"bytes"
-	"compress/flate"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
-	"runtime/debug"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/cloudpacs/pacs/internal/dcm"
 	"github.com/cloudpacs/pacs/internal/storage"
 )
 
@@ -118,7 +116,7 @@ func (h *Handler) retrieveFrames(c echo.Context) error {
 		return err
 	}
 	// Frames are ranged reads at the recorded offsets: no metadata.
-	in, err := storage.LocateInstance(c.Request().Context(), h.index, study, series, sop, false)
+	in, err := h.archive.LocateInstance(c.Request().Context(), study, series, sop, false)
 	if err != nil {
 		return err
 	}
@@ -146,35 +144,6 @@ func (h *Handler) retrieveFrames(c echo.Context) error {
 	return h.serveFrames(c, in, list, ch)
 }
 
-// frameSize is the number of bytes frame n (1-based) is delivered in.
-func frameSize(in *storage.Instance, n int) int64 {
-	var size int64
-	for _, s := range in.Frames[n-1] {
-		size += s.Length
-	}
-	return size
-}
-
-// frameSeeker is a rangeSeeker over frame n: direct ranged blob reads
-// when the frame is one span of stored bytes that need no change, else
-// the archive's frame stream.
-func (h *Handler) frameSeeker(c echo.Context, in *storage.Instance, n int) *rangeSeeker {
-	ctx := c.Request().Context()
-	rs := &rangeSeeker{size: frameSize(in, n)}
-	if f := in.Frames[n-1]; len(f) == 1 && !in.Deflated && !in.BigEndian {
-		span := f[0]
-		rs.open = func(off, length int64) (io.ReadCloser, error) {
-			return h.archive.Blobs.Open(ctx, in.BlobKey, span.Offset+off, length)
-		}
-		return rs
-	}
-	rs.stream = func() (io.ReadCloser, error) {
-		rc, _, err := h.archive.OpenFrame(ctx, in, n)
-		return rc, err
-	}
-	return rs
-}
-
 func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, ch frameChoice) error {
 	res := c.Response()
 	req := c.Request()
@@ -182,7 +151,11 @@ func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, 
 		n := list[0]
 		res.Header().Set(echo.HeaderContentType, ch.contentType())
 		res.Header().Set("ETag", `"`+in.SHA256+"-f"+strconv.Itoa(n)+`"`)
-		rs := h.frameSeeker(c, in, n)
+		frame, err := h.archive.Frames(in).Frame(n)
+		if err != nil {
+			return err
+		}
+		rs := frame.Seeker(req.Context())
 		defer rs.Close()
 		http.ServeContent(res, req, "", in.Created, rs)
 		return nil
@@ -198,7 +171,8 @@ func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, 
 	// The first frame opens before the first byte is written. One
 	// FrameReader reads them all: the data set of a deflated instance is
 	// inflated once for the whole list, not from its start for each frame.
-	frames := h.archive.OpenFrames(c.Request().Context(), in)
+	set := h.archive.Frames(in)
+	frames := set.Reader(req.Context())
 	defer frames.Close()
 	first, _, err := frames.Frame(list[0])
 	if err != nil {
@@ -212,7 +186,7 @@ func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, 
 	for i, n := range list {
 		hdrs[i] = textproto.MIMEHeader{}
 		hdrs[i].Set(echo.HeaderContentType, ch.contentType())
-		hdrs[i].Set(echo.HeaderContentLength, strconv.FormatInt(frameSize(in, n), 10))
+		hdrs[i].Set(echo.HeaderContentLength, strconv.FormatInt(set.Size(n), 10))
 		hdrs[i].Set("Content-Location", base+"/frames/"+strconv.Itoa(n))
 	}
 	res.Header().Set(echo.HeaderContentType, `multipart/related; type="`+ch.partType+`"; boundary=`+mw.Boundary())
@@ -228,7 +202,7 @@ func (h *Handler) serveFrames(c echo.Context, in *storage.Instance, list []int, 
 		return nil
 	}
 	for i, n := range list {
-		size := frameSize(in, n)
+		size := set.Size(n)
 		r := first
 		if i > 0 {
 			if r, _, err = frames.Frame(n); err != nil {
@@ -264,141 +238,37 @@ func (h *Handler) retrieveBulk(c echo.Context) error {
 		return badRequestf("malformed bulk data path")
 	}
 	ctx := c.Request().Context()
-	in, err := storage.LocateInstance(ctx, h.index, study, series, sop, true) // the bulk spans, no metadata
+	in, err := h.archive.LocateInstance(ctx, study, series, sop, true) // the bulk spans, no metadata
 	if err != nil {
 		return err
 	}
 	if path == "7FE00010" && len(in.Frames) > 0 {
-		all := make([]int, len(in.Frames))
-		for i := range all {
-			all[i] = i + 1
-		}
+		set := h.archive.Frames(in)
 		if in.Encapsulated {
+			all := make([]int, set.Len())
+			for i := range all {
+				all[i] = i + 1
+			}
 			ch, err := chooseFrames(acceptRanges(c), in, len(all))
 			if err != nil {
 				return err
 			}
 			return h.serveFrames(c, in, all, ch)
 		}
-		var size int64
-		for _, n := range all {
-			size += frameSize(in, n)
-		}
-		rs := &rangeSeeker{size: size, stream: func() (io.ReadCloser, error) { return h.allFrames(c, in) }}
-		if fs := in.Frames; !in.Deflated && !in.BigEndian && contiguous(fs) {
-			start := fs[0][0].Offset
-			rs.stream, rs.open = nil, func(off, n int64) (io.ReadCloser, error) {
-				return h.archive.Blobs.Open(ctx, in.BlobKey, start+off, n)
-			}
-		}
-		return h.serveBulk(c, in, path, rs, tsExplicitLE)
+		return h.serveBulk(c, in, path, set.All(), tsExplicitLE)
 	}
-	span, err := h.bulkSpan(c, in, path)
-	if err != nil {
+	v, err := h.archive.Bulk(ctx, in, path)
+	if errors.Is(err, storage.ErrNoBulkValue) {
+		return notFoundf("no bulk data at %s", path)
+	} else if err != nil {
 		return err
 	}
-	rs := &rangeSeeker{size: span.Length, open: func(off, n int64) (io.ReadCloser, error) {
-		return h.archive.Blobs.Open(ctx, in.BlobKey, span.Offset+off, n)
-	}}
-	if in.Deflated {
-		rs.open, rs.stream = nil, func() (io.ReadCloser, error) { return h.openInflated(c, in, span) }
-	}
-	return h.serveBulk(c, in, path, rs, in.TransferSyntaxUID)
-}
-
-func contiguous(fs []dcm.Frame) bool {
-	var end int64 = -1
-	for _, f := range fs {
-		if len(f) != 1 || (end >= 0 && f[0].Offset != end) {
-			return false
-		}
-		end = f[0].Offset + f[0].Length
-	}
-	return len(fs) > 0
-}
-
-// allFrames streams every frame of a native image, one after another,
-// through one FrameReader (a deflated data set is inflated once).
-func (h *Handler) allFrames(c echo.Context, in *storage.Instance) (io.ReadCloser, error) {
-	pr, pw := io.Pipe()
-	go func() {
-		defer func() { // off the handler's goroutine: no server recovery here
-			if v := recover(); v != nil {
-				h.log.Error("frames: reader panicked", "panic", v, "stack", string(debug.Stack()))
-				pw.CloseWithError(fmt.Errorf("frames: panic: %v", v))
-			}
-		}()
-		frames := h.archive.OpenFrames(c.Request().Context(), in)
-		defer frames.Close()
-		for n := 1; n <= len(in.Frames); n++ {
-			r, _, err := frames.Frame(n)
-			if err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-			if _, err = copyAll(pw, r); err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-		}
-		pw.Close()
-	}()
-	return pr, nil
-}
-
-// bulkSpan finds a non-PixelData bulk value in the spans recorded at
-// ingest or, for rows without them (Bulk == nil), by re-reading the
-// stored object's header with dcm.Parse.
-func (h *Handler) bulkSpan(c echo.Context, in *storage.Instance, path string) (dcm.Span, error) {
-	if in.Bulk != nil {
-		for _, b := range in.Bulk {
-			if b.Path == path {
-				return b.Span, nil
-			}
-		}
-		return dcm.Span{}, notFoundf("no bulk data at %s", path)
-	}
-	h.reparses.Add(1)
-	rc, err := h.archive.OpenInstance(c.Request().Context(), in)
-	if err != nil {
-		return dcm.Span{}, err
-	}
-	defer rc.Close()
-	hdr, err := dcm.Parse(rc)
-	if err != nil {
-		return dcm.Span{}, fmt.Errorf("bulk: re-reading stored instance: %w", err) // stored data no longer parses: 500
-	}
-	for _, b := range hdr.Bulk() {
-		if strings.EqualFold(b.Path, path) {
-			return b.Span, nil
-		}
-	}
-	return dcm.Span{}, notFoundf("no bulk data at %s", path)
-}
-
-// openInflated reads span of the inflated data set of a deflated object.
-// Span offsets count from the start of the object as if the data set were
-// stored inflated (dcm.Header.Deflated): the inflated stream starts at
-// DataSetOffset.
-func (h *Handler) openInflated(c echo.Context, in *storage.Instance, span dcm.Span) (io.ReadCloser, error) {
-	rc, err := h.archive.Blobs.Open(c.Request().Context(), in.BlobKey, in.DataSetOffset, -1)
-	if err != nil {
-		return nil, err
-	}
-	fr := flate.NewReader(rc)
-	if _, err := io.CopyN(io.Discard, fr, span.Offset-in.DataSetOffset); err != nil {
-		rc.Close()
-		return nil, err
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{io.LimitReader(fr, span.Length), rc}, nil
+	return h.serveBulk(c, in, path, v.Content, in.TransferSyntaxUID)
 }
 
 // serveBulk answers one bulk value: single part application/octet-stream
 // if asked for, else a one-part multipart/related (PS3.18 8.7.3.5).
-func (h *Handler) serveBulk(c echo.Context, in *storage.Instance, path string, rs *rangeSeeker, ts string) error {
+func (h *Handler) serveBulk(c echo.Context, in *storage.Instance, path string, value storage.Content, ts string) error {
 	single := false
 	ok := false
 	for _, m := range acceptRanges(c) {
@@ -421,7 +291,8 @@ func (h *Handler) serveBulk(c echo.Context, in *storage.Instance, path string, r
 	req := c.Request()
 	ct := mtOctetStream + "; transfer-syntax=" + ts
 	etag := `"` + in.SHA256 + "-b" + path + `"`
-	size := rs.size
+	size := value.Size
+	rs := value.Seeker(req.Context())
 	defer rs.Close()
 	if single {
 		res.Header().Set(echo.HeaderContentType, ct)

@@ -22,11 +22,10 @@ const DefaultMaxUploadBytes int64 = 64 << 30
 
 // Config wires the handlers.
 type Config struct {
-	// Archive stores, opens and deletes instances. Required.
+	// Archive stores, reads and deletes instances, and answers searches
+	// and metadata through its index. Required.
 	Archive *storage.Archive
-	// Index answers searches and metadata; default Archive.Index.
-	Index  storage.Index
-	Logger *slog.Logger
+	Logger  *slog.Logger
 	// AllowedOrigins for CORS; empty: "*".
 	AllowedOrigins []string
 	// TrustedProxies are the direct peers (proxies, load balancers)
@@ -52,7 +51,7 @@ type Config struct {
 // Handler serves the DICOMweb routes.
 type Handler struct {
 	archive   *storage.Archive
-	index     storage.Index
+	index     storage.Index // archive.Index
 	log       *slog.Logger
 	origins   []string
 	maxUpload int64
@@ -63,8 +62,6 @@ type Handler struct {
 	metaFlight singleflight.Group // one build of a served document at a time
 
 	metaRebases atomic.Int64 // documents given a base URL (memory cache misses)
-
-	reparses atomic.Int64 // bulk requests answered by re-reading a header (rows without Instance.Bulk)
 }
 
 // Close drops the metadata memory cache. Call it after the HTTP server
@@ -79,14 +76,13 @@ func (h *Handler) Close() error {
 func New(cfg Config) *Handler {
 	h := &Handler{
 		archive:   cfg.Archive,
-		index:     cfg.Index,
 		log:       cfg.Logger,
 		origins:   cfg.AllowedOrigins,
 		maxUpload: cfg.MaxUploadBytes,
 		publicURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		trusted:   cfg.TrustedProxies,
 	}
-	if h.index == nil && h.archive != nil {
+	if h.archive != nil {
 		h.index = h.archive.Index
 	}
 	if h.log == nil {

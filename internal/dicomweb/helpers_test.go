@@ -42,7 +42,7 @@ func newTestServer(t testing.TB, mod func(*Config)) *testServer {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	a := &storage.Archive{Blobs: blobs, Index: idx, Logger: log}
-	cfg := Config{Archive: a, Index: idx, Logger: log}
+	cfg := Config{Archive: a, Logger: log}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -72,7 +72,7 @@ func recordingServer(t *testing.T, mod func(*Config)) (*testServer, *recordingIn
 	var rec *recordingIndex
 	s := newTestServer(t, func(c *Config) {
 		rec = &recordingIndex{Index: c.Archive.Index}
-		c.Archive.Index, c.Index = rec, rec
+		c.Archive.Index = rec
 		c.Archive.MetadataRebuildDelay = -1
 		if mod != nil {
 			mod(c)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"html/template"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -143,9 +142,7 @@ func (h *Handler) writePDF(c echo.Context, in *storage.Instance) error {
 	res.Header().Set(echo.HeaderContentDisposition, `inline; filename="`+in.SOPInstanceUID+`.pdf"`)
 	res.Header().Set("ETag", `"`+in.SHA256+`-pdf"`)
 	res.Header().Set("Cache-Control", "private, max-age=3600")
-	rs := &rangeSeeker{size: doc.Size, open: func(off, n int64) (io.ReadCloser, error) {
-		return doc.Open(req.Context(), off, n)
-	}}
+	rs := storage.NewContent(doc.Size, doc.Open).Seeker(req.Context())
 	defer rs.Close()
 	http.ServeContent(res, req, "", in.Created, rs)
 	return nil

@@ -35,7 +35,7 @@ func fsTestServer(tb testing.TB) *testServer {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		c.Archive = &storage.Archive{Blobs: blobs, Index: c.Index, Logger: c.Logger, MetadataRebuildDelay: -1}
+		c.Archive = &storage.Archive{Blobs: blobs, Index: c.Archive.Index, Logger: c.Logger, MetadataRebuildDelay: -1}
 	})
 }
 

@@ -37,7 +37,7 @@ func transcodeArchive(t *testing.T) (*storage.Archive, *Handler) {
 	t.Cleanup(func() { idx.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a := &storage.Archive{Blobs: memblob.New(), Index: idx, Logger: log}
-	h := New(Config{Archive: a, Index: idx, Logger: log})
+	h := New(Config{Archive: a, Logger: log})
 	t.Cleanup(func() { h.Close() })
 	return a, h
 }

@@ -40,13 +40,13 @@ func (h *Handler) instances(ctx context.Context, study, series, sop string) ([]*
 // Instance.Metadata (rendering, transcoding, reports) use instances.
 func (h *Handler) locate(ctx context.Context, study, series, sop string) ([]*storage.Instance, error) {
 	if sop != "" {
-		in, err := storage.LocateInstance(ctx, h.index, study, series, sop, false)
+		in, err := h.archive.LocateInstance(ctx, study, series, sop, false)
 		if err != nil {
 			return nil, err
 		}
 		return []*storage.Instance{in}, nil
 	}
-	insts, err := storage.LocateInstances(ctx, h.index, study, series)
+	insts, err := h.archive.LocateInstances(ctx, study, series)
 	if err == nil && len(insts) == 0 {
 		err = notFoundf("no instances")
 	}
@@ -278,9 +278,7 @@ func (h *Handler) serveInstance(c echo.Context, in *storage.Instance, ts string)
 	res.Header().Set(echo.HeaderContentType, mtDICOM+"; transfer-syntax="+ts)
 	if ts == in.TransferSyntaxUID {
 		res.Header().Set("ETag", `"`+in.SHA256+`"`)
-		rs := &rangeSeeker{size: in.Size, open: func(off, n int64) (io.ReadCloser, error) {
-			return h.archive.Blobs.Open(req.Context(), in.BlobKey, off, n)
-		}}
+		rs := h.archive.InstanceContent(in).Seeker(req.Context())
 		defer rs.Close()
 		http.ServeContent(res, req, "", in.Created, rs)
 		return nil

@@ -577,13 +577,13 @@ func TestWADO_bulkRecordedSpans(t *testing.T) {
 			t.Errorf("ranged bulk %s: %d %x", path, r.status, r.body)
 		}
 	}
-	if n := s.handler.reparses.Load(); n != 0 {
+	if n := s.archive.HeaderReparses(); n != 0 {
 		t.Errorf("%d re-parses with recorded bulk spans", n)
 	}
 	if r := s.do(t, "GET", instPath(t, file)+"/bulk/00880200/1/7FE00010", nil, nil); r.status != 404 {
 		t.Errorf("unknown bulk path: %d", r.status)
 	}
-	if n := s.handler.reparses.Load(); n != 0 {
+	if n := s.archive.HeaderReparses(); n != 0 {
 		t.Errorf("unknown path re-parsed (%d)", n)
 	}
 
@@ -603,7 +603,7 @@ func TestWADO_bulkRecordedSpans(t *testing.T) {
 	if r.status != 200 || !bytes.Equal(r.body, want) {
 		t.Fatalf("fallback bulk: %d, %d bytes", r.status, len(r.body))
 	}
-	if n := s.handler.reparses.Load(); n != 1 {
+	if n := s.archive.HeaderReparses(); n != 1 {
 		t.Errorf("fallback re-parses = %d, want 1", n)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudpacs/pacs/internal/dcm"
@@ -43,6 +44,8 @@ type Archive struct {
 
 	metaOnce sync.Once
 	meta     *metaDocs
+
+	reparses atomic.Int64 // HeaderReparses
 }
 
 // StoreResult tells what Store did.

@@ -11,7 +11,6 @@ package thumbs
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +22,6 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/cloudpacs/pacs/internal/codec"
-	"github.com/cloudpacs/pacs/internal/dcm"
 	"github.com/cloudpacs/pacs/internal/render"
 	"github.com/cloudpacs/pacs/internal/storage"
 )
@@ -59,74 +57,36 @@ func (r *Renderer) Attrs(ctx context.Context, inst *storage.Instance) (*render.A
 const maxBulkLUT = 1 << 20
 
 func (r *Renderer) bulkLoader(ctx context.Context, inst *storage.Instance) render.BulkLoader {
-	spans := inst.Bulk
 	return func(uri string) ([]byte, error) {
 		_, path, ok := strings.Cut(uri, "/bulk/")
 		if !ok || path == "" {
 			return nil, fmt.Errorf("thumbs: bulk data URI %q of %s is not this archive's", uri, inst.SOPInstanceUID)
 		}
-		path = strings.ToUpper(path)
-		if spans == nil {
-			hdr, err := r.header(ctx, inst)
-			if err != nil {
-				return nil, err
-			}
-			spans = hdr.Bulk()
+		v, err := r.Archive.Bulk(ctx, inst, strings.ToUpper(path))
+		if err != nil {
+			return nil, err
 		}
-		for _, b := range spans {
-			if strings.EqualFold(b.Path, path) {
-				return r.readSpan(ctx, inst, b.Span, b.VR)
-			}
-		}
-		return nil, fmt.Errorf("thumbs: no bulk data at %s in %s: %w", path, inst.SOPInstanceUID, storage.ErrNotFound)
+		return readBulk(ctx, inst, v)
 	}
 }
 
-func (r *Renderer) header(ctx context.Context, inst *storage.Instance) (*dcm.Header, error) {
-	rc, err := r.Archive.OpenInstance(ctx, inst)
+// readBulk reads one bulk LUT value into memory. Big-endian words are
+// swapped to the little-endian order the pipeline reads (OW, US, SS
+// values).
+func readBulk(ctx context.Context, inst *storage.Instance, v storage.BulkValue) ([]byte, error) {
+	if v.Size < 0 || v.Size > maxBulkLUT {
+		return nil, fmt.Errorf("%w: bulk LUT value of %d bytes", codec.ErrUnsupported, v.Size)
+	}
+	rc, err := v.Open(ctx, 0, -1)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	hdr, err := dcm.Parse(rc)
-	if err != nil {
-		return nil, fmt.Errorf("thumbs: re-reading %s for bulk data: %w", inst.SOPInstanceUID, err)
-	}
-	return hdr, nil
-}
-
-// readSpan reads one bulk value: a ranged read, or for deflated objects
-// the inflated data set up to it. Big-endian words are swapped to the
-// little-endian order the pipeline reads (OW, US, SS values).
-func (r *Renderer) readSpan(ctx context.Context, inst *storage.Instance, s dcm.Span, vr string) ([]byte, error) {
-	if s.Length < 0 || s.Length > maxBulkLUT {
-		return nil, fmt.Errorf("%w: bulk LUT value of %d bytes", codec.ErrUnsupported, s.Length)
-	}
-	var rd io.Reader
-	if inst.Deflated {
-		rc, err := r.Archive.Blobs.Open(ctx, inst.BlobKey, inst.DataSetOffset, -1)
-		if err != nil {
-			return nil, err
-		}
-		defer rc.Close()
-		fr := flate.NewReader(rc)
-		if _, err := io.CopyN(io.Discard, fr, s.Offset-inst.DataSetOffset); err != nil {
-			return nil, fmt.Errorf("thumbs: inflate to bulk data of %s: %w", inst.SOPInstanceUID, err)
-		}
-		rd = fr
-	} else {
-		rc, err := r.Archive.Blobs.Open(ctx, inst.BlobKey, s.Offset, s.Length)
-		if err != nil {
-			return nil, err
-		}
-		defer rc.Close()
-		rd = rc
-	}
-	buf := make([]byte, s.Length)
-	if _, err := io.ReadFull(rd, buf); err != nil {
+	buf := make([]byte, v.Size)
+	if _, err := io.ReadFull(rc, buf); err != nil {
 		return nil, fmt.Errorf("thumbs: read bulk data of %s: %w", inst.SOPInstanceUID, err)
 	}
-	if inst.BigEndian && (vr == "OW" || vr == "US" || vr == "SS") {
+	if inst.BigEndian && (v.VR == "OW" || v.VR == "US" || v.VR == "SS") {
 		for i := 0; i+1 < len(buf); i += 2 {
 			buf[i], buf[i+1] = buf[i+1], buf[i]
 		}

@@ -71,7 +71,7 @@ func startPACS(t testing.TB) *pacsServer {
 	a := &storage.Archive{Blobs: memblob.New(), Index: idx, Logger: log}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	dw := dicomweb.New(dicomweb.Config{Archive: a, Index: idx, Logger: log})
+	dw := dicomweb.New(dicomweb.Config{Archive: a, Logger: log})
 	dw.Register(e)
 	viewer.Register(e)
 	s := httptest.NewServer(e)
