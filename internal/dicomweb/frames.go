@@ -13,6 +13,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cloudpacs/pacs/internal/codec"
+	"github.com/cloudpacs/pacs/internal/render"
 	"github.com/cloudpacs/pacs/internal/storage"
 )
 
@@ -40,20 +42,34 @@ func parseFrameList(s string) ([]int, error) {
 type frameChoice struct {
 	multipart bool
 	partType  string // media type of each part
-	ts        string // transfer syntax of the bytes sent
+	ts        string // transfer syntax of the bytes sent; "" for a rendered image
+	// made: the frames are not sent as the archive reads them but made
+	// from them (makeFrame, transcode.go): decoded to native bytes
+	// (partType application/octet-stream) or rendered (image/jpeg,
+	// image/png).
+	made bool
 }
 
 func (f frameChoice) contentType() string {
+	if f.ts == "" {
+		return f.partType
+	}
 	return f.partType + "; transfer-syntax=" + f.ts
 }
 
-// chooseFrames negotiates frame retrieval (PS3.18 8.7.3.5, 8.7.4): native
-// frames as application/octet-stream in Explicit VR Little Endian (big
-// endian objects are swapped by the archive); encapsulated frames as
-// stored, either in the media type of their transfer syntax (image/jpeg,
-// image/jls, image/jp2, image/dicom-rle, video/…) or as
-// application/octet-stream with transfer-syntax=* or the stored syntax.
-func chooseFrames(ranges []mediaRange, in *storage.Instance, count int) (frameChoice, error) {
+// chooseFrames negotiates frame retrieval (PS3.18 8.7.3.5, 8.7.4) in two
+// passes over the acceptable ranges. First the frames as the archive
+// reads them: native frames as application/octet-stream in Explicit VR
+// Little Endian (big endian objects are swapped by the archive);
+// encapsulated frames as stored, either in the media type of their
+// transfer syntax (image/jpeg, image/jls, image/jp2, image/dicom-rle,
+// video/…) or as application/octet-stream with transfer-syntax=* or the
+// stored syntax. Then, only when decode is set and nothing stored is
+// acceptable, frames made from them: application/octet-stream in
+// Explicit VR Little Endian (also when no transfer syntax is named) for
+// frames stored compressed, and image/jpeg or image/png of any frame
+// that decodes (rendered with the default window).
+func chooseFrames(ranges []mediaRange, in *storage.Instance, count int, decode bool) (frameChoice, error) {
 	stored := in.TransferSyntaxUID
 	native := !in.Encapsulated
 	storedMT := frameMediaType(stored)
@@ -70,19 +86,9 @@ func chooseFrames(ranges []mediaRange, in *storage.Instance, count int) (frameCh
 			}
 			return frameChoice{multipart: true, partType: storedMT, ts: stored}, nil
 		}
-		single := false
-		typ := ""
-		switch {
-		case m.typ == mtMultipart || m.typ == "multipart/*":
-			typ = m.partType()
-			if typ == "" {
-				typ = mtOctetStream
-			}
-		default:
-			if count != 1 {
-				continue
-			}
-			single, typ = true, m.typ
+		single, typ, ok := m.frameType(count)
+		if !ok {
+			continue
 		}
 		ts := strings.TrimSpace(m.param("transfer-syntax"))
 		octet := typ == mtOctetStream || typ == "*/*" || typ == "application/*"
@@ -102,7 +108,59 @@ func chooseFrames(ranges []mediaRange, in *storage.Instance, count int) (frameCh
 			}
 		}
 	}
+	if decode {
+		if ch, ok := chooseMadeFrames(ranges, in, count); ok {
+			return ch, nil
+		}
+	}
 	return frameChoice{}, notAcceptablef("%s", why)
+}
+
+// chooseMadeFrames is chooseFrames' second pass.
+func chooseMadeFrames(ranges []mediaRange, in *storage.Instance, count int) (frameChoice, bool) {
+	for _, m := range ranges {
+		single, typ, ok := m.frameType(count)
+		if !ok {
+			continue
+		}
+		ts := strings.TrimSpace(m.param("transfer-syntax"))
+		switch typ {
+		case mtOctetStream, "application/*", "*/*":
+			if canTranscode(in) && (ts == "" || ts == tsExplicitLE) {
+				return frameChoice{multipart: !single, partType: mtOctetStream, ts: tsExplicitLE, made: true}, true
+			}
+		case render.MediaJPEG, "image/jpg", render.MediaPNG:
+			if ts != "" && ts != "*" {
+				continue
+			}
+			if _, ok := codec.Lookup(in.TransferSyntaxUID); !ok {
+				continue
+			}
+			mt := render.MediaJPEG
+			if typ == render.MediaPNG {
+				mt = render.MediaPNG
+			}
+			return frameChoice{multipart: !single, partType: mt, made: true}, true
+		}
+	}
+	return frameChoice{}, false
+}
+
+// frameType is the media type of one frame that m asks for: its part
+// type (default application/octet-stream) when m is multipart/related,
+// else m itself when one frame is asked for (single). ok is false when
+// m cannot carry count frames.
+func (m mediaRange) frameType(count int) (single bool, typ string, ok bool) {
+	if m.typ == mtMultipart || m.typ == "multipart/*" {
+		if typ = m.partType(); typ == "" {
+			typ = mtOctetStream
+		}
+		return false, typ, true
+	}
+	if count != 1 {
+		return false, "", false
+	}
+	return true, m.typ, true
 }
 
 // retrieveFrames is WADO-RS .../frames/{list}.
@@ -128,18 +186,18 @@ func (h *Handler) retrieveFrames(c echo.Context) error {
 			return notFoundf("frame %d does not exist: the instance has %d frames", n, len(in.Frames))
 		}
 	}
-	ch, err := chooseFrames(acceptRanges(c), in, len(list))
+	ch, err := chooseFrames(acceptRanges(c), in, len(list), true)
 	if err != nil {
-		// Not acceptable as stored: decode (to native or a rendered
-		// image), which needs the instance's metadata.
-		if tc, ok := chooseTranscodedFrames(acceptRanges(c), in, len(list)); ok {
-			full, ferr := h.index.Instance(c.Request().Context(), in.StudyInstanceUID, in.SeriesInstanceUID, in.SOPInstanceUID)
-			if ferr != nil {
-				return ferr
-			}
-			return h.serveTranscodedFrames(c, full, list, tc)
-		}
 		return err
+	}
+	if ch.made {
+		// Decoding (to native or a rendered image) needs the
+		// instance's metadata.
+		full, err := h.index.Instance(c.Request().Context(), in.StudyInstanceUID, in.SeriesInstanceUID, in.SOPInstanceUID)
+		if err != nil {
+			return err
+		}
+		return h.serveTranscodedFrames(c, full, list, ch)
 	}
 	return h.serveFrames(c, in, list, ch)
 }
@@ -249,7 +307,7 @@ func (h *Handler) retrieveBulk(c echo.Context) error {
 			for i := range all {
 				all[i] = i + 1
 			}
-			ch, err := chooseFrames(acceptRanges(c), in, len(all))
+			ch, err := chooseFrames(acceptRanges(c), in, len(all), false)
 			if err != nil {
 				return err
 			}

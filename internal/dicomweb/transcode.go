@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -193,77 +192,18 @@ func renderFrameImage(ctx context.Context, archive *storage.Archive, inst *stora
 	return buf.Bytes(), nil
 }
 
-// transcodedFrames is a frame representation that is not stored and has
-// to be made: native bytes decoded from a compressed frame, or a
-// rendered image.
-type transcodedFrames struct {
-	multipart bool
-	mediaType string // mtOctetStream, render.MediaJPEG or render.MediaPNG
-}
-
-func (t transcodedFrames) contentType() string {
-	if t.mediaType == mtOctetStream {
-		return mtOctetStream + "; transfer-syntax=" + tsExplicitLE
-	}
-	return t.mediaType
-}
-
-// chooseTranscodedFrames negotiates what chooseFrames cannot serve from
-// the stored bytes: application/octet-stream in Explicit VR Little
-// Endian (also the default transfer syntax when none is named) for
-// frames stored compressed, and image/jpeg or image/png of any frame
-// (rendered). ok is false when nothing acceptable can be made.
-func chooseTranscodedFrames(ranges []mediaRange, in *storage.Instance, count int) (transcodedFrames, bool) {
-	for _, m := range ranges {
-		single := false
-		typ := ""
-		switch {
-		case m.typ == mtMultipart || m.typ == "multipart/*":
-			typ = m.partType()
-			if typ == "" {
-				typ = mtOctetStream
-			}
-		default:
-			if count != 1 {
-				continue
-			}
-			single, typ = true, m.typ
-		}
-		ts := strings.TrimSpace(m.param("transfer-syntax"))
-		switch typ {
-		case mtOctetStream, "application/*", "*/*":
-			if canTranscode(in) && (ts == "" || ts == tsExplicitLE) {
-				return transcodedFrames{multipart: !single, mediaType: mtOctetStream}, true
-			}
-		case render.MediaJPEG, "image/jpg", render.MediaPNG:
-			if ts != "" && ts != "*" {
-				continue
-			}
-			if _, ok := codec.Lookup(in.TransferSyntaxUID); !ok {
-				continue
-			}
-			mt := render.MediaJPEG
-			if typ == render.MediaPNG {
-				mt = render.MediaPNG
-			}
-			return transcodedFrames{multipart: !single, mediaType: mt}, true
-		}
-	}
-	return transcodedFrames{}, false
-}
-
-// makeFrame produces frame n in the representation of t.
-func (t transcodedFrames) makeFrame(ctx context.Context, archive *storage.Archive, in *storage.Instance, n int) ([]byte, error) {
-	if t.mediaType == mtOctetStream {
+// makeFrame produces frame n in the representation of t (t.made).
+func (t frameChoice) makeFrame(ctx context.Context, archive *storage.Archive, in *storage.Instance, n int) ([]byte, error) {
+	if t.partType == mtOctetStream {
 		b, _, err := transcodeFrame(ctx, archive, in, n)
 		return b, err
 	}
-	return renderFrameImage(ctx, archive, in, n, t.mediaType, 0)
+	return renderFrameImage(ctx, archive, in, n, t.partType, 0)
 }
 
 // serveTranscodedFrames answers .../frames/{list} with frames made by
-// t: one part, or multipart/related with one part per frame.
-func (h *Handler) serveTranscodedFrames(c echo.Context, in *storage.Instance, list []int, t transcodedFrames) error {
+// t (t.made): one part, or multipart/related with one part per frame.
+func (h *Handler) serveTranscodedFrames(c echo.Context, in *storage.Instance, list []int, t frameChoice) error {
 	res := c.Response()
 	req := c.Request()
 	ctx := req.Context()
@@ -289,7 +229,7 @@ func (h *Handler) serveTranscodedFrames(c echo.Context, in *storage.Instance, li
 		return c.Blob(http.StatusOK, t.contentType(), first)
 	}
 	mw := multipart.NewWriter(res)
-	res.Header().Set(echo.HeaderContentType, `multipart/related; type="`+t.mediaType+`"; boundary=`+mw.Boundary())
+	res.Header().Set(echo.HeaderContentType, `multipart/related; type="`+t.partType+`"; boundary=`+mw.Boundary())
 	res.WriteHeader(http.StatusOK)
 	if req.Method == http.MethodHead {
 		return nil

@@ -203,9 +203,9 @@ func TestTranscode_framesEndpoint(t *testing.T) {
 	e := echo.New()
 	serve := func(accept string, list []int) *httptest.ResponseRecorder {
 		t.Helper()
-		tc, ok := chooseTranscodedFrames(parseAccept(accept), in, len(list))
-		if !ok {
-			t.Fatalf("Accept %q: nothing to transcode to", accept)
+		tc, err := chooseFrames(parseAccept(accept), in, len(list), true)
+		if err != nil || !tc.made {
+			t.Fatalf("Accept %q: nothing to transcode to (%v)", accept, err)
 		}
 		rec := httptest.NewRecorder()
 		c := e.NewContext(httptest.NewRequest(http.MethodGet, "/frames", nil), rec)
@@ -241,10 +241,10 @@ func TestTranscode_framesEndpoint(t *testing.T) {
 	if ct := rec.Header().Get("Content-Type"); ct != render.MediaPNG || !bytes.HasPrefix(rec.Body.Bytes(), []byte("\x89PNG")) {
 		t.Errorf("rendered frame: %q %d bytes", ct, rec.Body.Len())
 	}
-	if _, ok := chooseTranscodedFrames(parseAccept("image/gif"), in, 1); ok {
+	if _, err := chooseFrames(parseAccept("image/gif"), in, 1, true); err == nil {
 		t.Error("image/gif accepted")
 	}
-	if _, ok := chooseTranscodedFrames(parseAccept(`multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.4.50`), in, 1); ok {
+	if _, err := chooseFrames(parseAccept(`multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.4.50`), in, 1, true); err == nil {
 		t.Error("JPEG baseline transcoding accepted")
 	}
 }
