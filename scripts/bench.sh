@@ -14,6 +14,9 @@
 #   FLOOD          "pacsbench flood" flags for the concurrent-upload memory run
 #                  against a fresh pacs (default: 32 × 200 MB + 1,000 small
 #                  STOWs at once); "none" skips it
+# pacs is also measured in server CPU per request (/proc/PID/stat), and its
+# frame phase is repeated against http.FileServer serving the frames it sent
+# as files (pacsbench run --static-frames), the yardstick of issue 11.
 # Every server runs on 127.0.0.1 on a free port with data in a temp folder
 # that is removed at the end.
 set -euo pipefail
@@ -52,7 +55,7 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 if awk -v l="${load_start%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
 	log "warning: load average $load_start on $(nproc) cores: other work will skew the figures"
 fi
-declare -A url=()
+declare -A url=() pid_of=()
 
 # start_pacs NAME [serve flags...] runs bin/pacs on a free port with its
 # data in the temp folder and records its DICOMweb URL under NAME.
@@ -66,6 +69,7 @@ start_pacs() {
 	pids+=("$pid")
 	if wait_http "http://127.0.0.1:$port/readyz" 60 "$pid"; then
 		url[$name]=http://127.0.0.1:$port/dicom-web
+		pid_of[$name]=$pid
 	else
 		tail -n 20 "$tmp/$name.log" >&2 || true
 		failed+=("$name did not become ready on port $port")
@@ -104,7 +108,12 @@ declare -A ran=()
 for s in orthanc pacs pacs-s3; do
 	[[ -n ${url[$s]:-} ]] || continue
 	log "load run against $s at ${url[$s]}"
-	if bin/pacsbench run --url "${url[$s]}" --label "$s" --seed "$seed" --out "$tmp/$s.json" "${extra[@]}" \
+	# pacs: the server's CPU per request (its pid), and the frame phase
+	# also against http.FileServer serving the frames pacs sent as files.
+	own=()
+	[[ -z ${pid_of[$s]:-} ]] || own=(--pid "${pid_of[$s]}")
+	[[ $s != pacs ]] || own+=(--static-frames)
+	if bin/pacsbench run --url "${url[$s]}" --label "$s" --seed "$seed" --out "$tmp/$s.json" "${own[@]}" "${extra[@]}" \
 		>"$tmp/$s.txt" 2>"$tmp/$s.log"; then
 		ran[$s]=1
 	else

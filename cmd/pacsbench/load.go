@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +27,9 @@ type limits struct {
 	Count    int
 	Duration time.Duration
 	Warmup   int
+	// PID, when set, is the server's process: its CPU time (user +
+	// system) during the measurement, warm-up excluded, is reported.
+	PID int
 }
 
 // sample is what a phase measured.
@@ -34,6 +41,7 @@ type sample struct {
 	items      int64
 	elapsed    time.Duration
 	stopped    string // why it stopped early, "" when all Count ran
+	cpu        time.Duration // the server's CPU time (limits.PID); < 0: unknown
 }
 
 // runLoad runs do with conc workers within lim.
@@ -56,6 +64,10 @@ func runLoad(ctx context.Context, conc int, lim limits, do op) sample {
 	// finish (each is bounded by the client's timeout), so that a slow
 	// server still yields samples. ctx cancellation (Ctrl-C, --max-total)
 	// cuts them.
+	cpu0, cpuErr := time.Duration(0), error(nil)
+	if lim.PID > 0 {
+		cpu0, cpuErr = procCPU(lim.PID)
+	}
 	deadline := time.Now().Add(lim.Duration)
 	var (
 		next    atomic.Int64
@@ -110,6 +122,12 @@ func runLoad(ctx context.Context, conc int, lim limits, do op) sample {
 	}
 	wg.Wait()
 	s.elapsed = time.Since(start)
+	s.cpu = -1
+	if lim.PID > 0 && cpuErr == nil {
+		if cpu1, err := procCPU(lim.PID); err == nil {
+			s.cpu = cpu1 - cpu0
+		}
+	}
 	switch {
 	case ctx.Err() != nil:
 		s.stopped = "cancelled: " + context.Cause(ctx).Error()
@@ -136,6 +154,10 @@ type result struct {
 	P99ms       float64 `json:"p99_ms"`
 	MaxMs       float64 `json:"max_ms"`
 	MeanMs      float64 `json:"mean_ms"`
+	// ServerCPUms is the server's CPU time (user + system, from
+	// /proc/PID/stat) per request of the measurement, errors included;
+	// 0 when not measured (no --pid).
+	ServerCPUms float64 `json:"server_cpu_ms_per_req,omitempty"`
 	Note        string  `json:"note,omitempty"`
 }
 
@@ -153,6 +175,9 @@ func (s sample) result(phase string, conc int) result {
 		r.ReqPerSec = float64(len(s.lats)) / sec
 		r.ItemsPerSec = float64(s.items) / sec
 		r.MBPerSec = float64(s.bytes) / 1e6 / sec
+	}
+	if n := len(s.lats) + s.errors; s.cpu >= 0 && n > 0 {
+		r.ServerCPUms = math.Round(float64(s.cpu)/float64(n)/1e3) / 1e3
 	}
 	if len(s.lats) == 0 {
 		return r
@@ -182,3 +207,31 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+// clockTicks is USER_HZ, the unit of the times in /proc/PID/stat: 100 on
+// every Linux architecture Go supports (sysconf(_SC_CLK_TCK) needs cgo).
+const clockTicks = 100
+
+// procCPU is the user + system CPU time of process pid so far.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// count fields after the last ")". utime and stime are fields 14, 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime %q %q", pid, f[11], f[12])
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}

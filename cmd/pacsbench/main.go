@@ -55,6 +55,8 @@ type config struct {
 	MaxTotal          time.Duration `json:"max_total_ns"`
 	Timeout           time.Duration `json:"request_timeout_ns"`
 	Phases            []string      `json:"phases"`
+	PID               int           `json:"pid,omitempty"`          // the server's process, for its CPU time per request
+	StaticFrames      bool          `json:"static_frames,omitempty"` // also serve the frames as files (static.go)
 }
 
 // report is the JSON output of a run.
@@ -92,6 +94,8 @@ func main() {
 		err = cmdCompare(args, os.Stdout)
 	case "flood":
 		err = cmdFlood(args, os.Stdout)
+	case "static":
+		err = cmdStatic(args, os.Stdout)
 	case "help":
 		fmt.Fprintln(os.Stderr, "usage: pacsbench [run] --url URL [flags] | pacsbench compare BASE.json NEW.json | pacsbench flood --url URL --pid PID [flags]")
 	default:
@@ -129,6 +133,9 @@ func cmdRun(args []string, stdout io.Writer, log *slog.Logger) error {
 	fset.DurationVar(&c.MaxTotal, "max-total", 45*time.Minute, "time limit of the whole run")
 	fset.DurationVar(&c.Timeout, "timeout", time.Minute, "time limit of one request")
 	fset.StringVar(&phases, "phases", strings.Join(allPhases, ","), "phases to run; without stow, the data of the same --seed must be stored already")
+	fset.IntVar(&c.PID, "pid", 0, "process ID of the server on this machine: report its CPU time per request (Linux /proc)")
+	fset.BoolVar(&c.StaticFrames, "static-frames", false,
+		"after the frame phase, save the frames the server sent as files and run the same phase against http.FileServer serving them (its CPU per request too)")
 	fset.BoolVar(&asJSON, "json", false, "print the JSON report on stdout instead of the table")
 	fset.StringVar(&out, "out", "", "also write the JSON report to this file")
 	if err := fset.Parse(args); err != nil {
@@ -243,6 +250,14 @@ func cmdRun(args []string, stdout io.Writer, log *slog.Logger) error {
 			add(b.phaseFrames(ctx, n))
 		}
 	}
+	if c.StaticFrames && has("frames") && ctx.Err() == nil {
+		rs, err := b.phaseStaticFrames(ctx)
+		if err != nil {
+			log.Warn("static frame server", "err", err)
+			rs = append(rs, result{Phase: staticPhase, Note: "skipped: " + err.Error()})
+		}
+		add(rs...)
+	}
 	for _, n := range c.Concurrency {
 		if has("metadata") && ctx.Err() == nil {
 			add(b.phaseMetadata(ctx, n))
@@ -294,6 +309,7 @@ func phaseOrder(name string) int {
 		{"qido /studies/{s}/series/{r}", 5}, // before the shorter prefix below
 		{"qido /studies/{s}/series", 4},
 		{"wado frame", 6},
+		{"static frame", 6},
 		{"series metadata", 7},
 		{"wado instance", 8},
 	}

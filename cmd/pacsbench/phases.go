@@ -244,7 +244,7 @@ func (b *bench) qido(ctx context.Context, name string, conc int, gen func(i int)
 }
 
 func (b *bench) readLimits(count int) limits {
-	return limits{Count: count, Duration: b.cfg.MaxDuration, Warmup: min(b.cfg.Warmup, count)}
+	return limits{Count: count, Duration: b.cfg.MaxDuration, Warmup: min(b.cfg.Warmup, count), PID: b.cfg.PID}
 }
 
 // normal lists the stored studies outside the large series, with the

@@ -14,20 +14,35 @@ import (
 func printTable(w io.Writer, rep report) {
 	fmt.Fprintf(w, "%s at %s, %s, %d of %d instances stored (seed %d)\n", rep.Label, rep.Config.URL, rep.Started, rep.Stored, rep.Instances, rep.Config.Seed)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tc\treqs\terr\treq/s\tinst/s\tMB/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\t")
+	fmt.Fprintln(tw, "phase\tc\treqs\terr\treq/s\tinst/s\tMB/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tsrv CPU ms/req\t")
 	for _, r := range rep.Results {
 		inst := ""
 		if r.ItemsPerSec > 0 {
 			inst = fmt.Sprintf("%.1f", r.ItemsPerSec)
 		}
 		if r.Requests == 0 {
-			fmt.Fprintf(tw, "%s\t%d\t0\t%d\t–\t–\t–\t–\t–\t–\t–\t\n", r.Phase, r.Concurrency, r.Errors)
+			fmt.Fprintf(tw, "%s\t%d\t0\t%d\t–\t–\t–\t–\t–\t–\t–\t–\t\n", r.Phase, r.Concurrency, r.Errors)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n",
-			r.Phase, r.Concurrency, r.Requests, r.Errors, r.ReqPerSec, inst, r.MBPerSec, r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
+		cpu := "–"
+		if r.ServerCPUms > 0 {
+			cpu = fmt.Sprintf("%.3f", r.ServerCPUms)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t\n",
+			r.Phase, r.Concurrency, r.Requests, r.Errors, r.ReqPerSec, inst, r.MBPerSec, r.P50ms, r.P90ms, r.P99ms, r.MaxMs, cpu)
 	}
 	tw.Flush()
+	for _, r := range rep.Results {
+		if r.Phase != staticPhase || r.ServerCPUms <= 0 {
+			continue
+		}
+		for _, f := range rep.Results {
+			if strings.HasPrefix(f.Phase, "wado frame") && f.Concurrency == r.Concurrency && f.ServerCPUms > 0 {
+				fmt.Fprintf(w, "  frame c=%d: %s %.3f ms of server CPU per request, http.FileServer %.3f: %.2f×\n",
+					r.Concurrency, rep.Label, f.ServerCPUms, r.ServerCPUms, f.ServerCPUms/r.ServerCPUms)
+			}
+		}
+	}
 	for _, r := range rep.Results {
 		if r.FirstError != "" {
 			fmt.Fprintf(w, "  %s c=%d: %d errors, first: %s\n", r.Phase, r.Concurrency, r.Errors, r.FirstError)
@@ -35,7 +50,7 @@ func printTable(w io.Writer, rep report) {
 		if r.Stopped != "" {
 			fmt.Fprintf(w, "  %s c=%d: stopped early: %s\n", r.Phase, r.Concurrency, r.Stopped)
 		}
-		if r.Note != "" && strings.HasPrefix(r.Note, "skipped") {
+		if r.Note != "" && (strings.HasPrefix(r.Note, "skipped") || r.Phase == staticPhase && r.Concurrency == rep.Config.Concurrency[0]) {
 			fmt.Fprintf(w, "  %s c=%d: %s\n", r.Phase, r.Concurrency, r.Note)
 		}
 	}
