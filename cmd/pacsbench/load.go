@@ -40,7 +40,7 @@ type sample struct {
 	bytes      int64
 	items      int64
 	elapsed    time.Duration
-	stopped    string // why it stopped early, "" when all Count ran
+	stopped    string        // why it stopped early, "" when all Count ran
 	cpu        time.Duration // the server's CPU time (limits.PID); < 0: unknown
 }
 

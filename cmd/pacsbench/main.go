@@ -55,7 +55,7 @@ type config struct {
 	MaxTotal          time.Duration `json:"max_total_ns"`
 	Timeout           time.Duration `json:"request_timeout_ns"`
 	Phases            []string      `json:"phases"`
-	PID               int           `json:"pid,omitempty"`          // the server's process, for its CPU time per request
+	PID               int           `json:"pid,omitempty"`           // the server's process, for its CPU time per request
 	StaticFrames      bool          `json:"static_frames,omitempty"` // also serve the frames as files (static.go)
 }
 

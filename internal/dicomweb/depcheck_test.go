@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-// The handlers depend on storage's interfaces, never on a backend.
+// The handlers depend on storage's interfaces, never on a backend or
+// the backends' SQL core.
 func TestDependencies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list")
@@ -16,7 +17,7 @@ func TestDependencies(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	for _, pkg := range strings.Fields(string(out)) {
-		for _, banned := range []string{"/fsblob", "/s3blob", "/sqliteindex", "/pgindex", "/memblob"} {
+		for _, banned := range []string{"/fsblob", "/s3blob", "/sqliteindex", "/pgindex", "/sqlindex", "/memblob"} {
 			if strings.HasSuffix(pkg, banned) {
 				t.Errorf("internal/dicomweb depends on %s", pkg)
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -168,69 +167,4 @@ func insertNameWords(ctx context.Context, tx pgx.Tx, studyPK int64, s *storage.S
 	}
 	_, err := tx.Exec(ctx, sqlInsertNameWords, r.args()...)
 	return err
-}
-
-// fuzzyWordSQL is "the word of table alias w starts with the query word,
-// or has its phonetic key": index ranges in study_name_words.
-func fuzzyWordSQL(w, word string, args *sqlArgs) string {
-	var e string
-	if end := storage.PrefixEnd(word); end != "" {
-		e = w + ".word >= " + args.add(word) + " AND " + w + ".word < " + args.add(end)
-	} else {
-		e = w + ".word >= " + args.add(word) + " AND " + w + ".word LIKE " + args.add(likeEscape(word)+"%")
-	}
-	if k := storage.PhoneticKey(word); k != "" {
-		e = "(" + e + " OR " + w + ".phon = " + args.add(k) + ")"
-	}
-	return "(" + e + ")"
-}
-
-// fuzzyWordRows is the rows of study_name_words (study_pk, study_date,
-// study_time) whose word starts with the query word, UNION ALL those with
-// its phonetic key and a word that does not (SMITH's key SMIT: SMYTH, not
-// SMITH again): each an index-only range (the phonetic index includes
-// the word).
-func fuzzyWordRows(word string, args *sqlArgs) string {
-	const cols = `SELECT study_pk, study_date, study_time FROM study_name_words WHERE `
-	var prefix string
-	if end := storage.PrefixEnd(word); end != "" {
-		prefix = "word >= " + args.add(word) + " AND word < " + args.add(end)
-	} else {
-		prefix = "word >= " + args.add(word) + " AND word LIKE " + args.add(likeEscape(word)+"%")
-	}
-	e := cols + prefix
-	if k := storage.PhoneticKey(word); k != "" {
-		e += " UNION ALL " + cols + "phon = " + args.add(k) + " AND NOT (" + prefix + ")"
-	}
-	return e
-}
-
-// fuzzyNameSQL is a fuzzy PatientName condition on the study whose
-// study_pk is pkCol: every word matches a word of the name. skip: the
-// index of a word the caller matches itself (or -1).
-func fuzzyNameSQL(pkCol string, words []string, skip int, args *sqlArgs) string {
-	var parts []string
-	for i, w := range words {
-		if i == skip {
-			continue
-		}
-		a := fmt.Sprintf("w%d", i)
-		parts = append(parts, "EXISTS (SELECT 1 FROM study_name_words "+a+" WHERE "+a+".study_pk = "+pkCol+" AND "+fuzzyWordSQL(a, w, args)+")")
-	}
-	if len(parts) == 0 {
-		return "true"
-	}
-	return strings.Join(parts, " AND ")
-}
-
-// driverWord picks the word of a fuzzy condition whose ranges drive a
-// study search: the longest (the fewest names start with it).
-func driverWord(words []string) int {
-	best := 0
-	for i, w := range words {
-		if len(w) > len(words[best]) {
-			best = i
-		}
-	}
-	return best
 }

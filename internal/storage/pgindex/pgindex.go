@@ -19,6 +19,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/cloudpacs/pacs/internal/storage"
+	"github.com/cloudpacs/pacs/internal/storage/sqlindex"
 )
 
 var (
@@ -162,57 +163,19 @@ func isNumber(s string) *int64 {
 	return &n
 }
 
-// Column lists, kept in the order of the attribute structs.
-
-const (
-	studyAttrCols  = storage.StudyAttrColumns
-	seriesAttrCols = storage.SeriesAttrColumns
-	instanceHead   = storage.InstanceHeadColumns
-)
-
+// The instance columns, their FROM clause and scan, and the orders of
+// series and instances are sqlindex's (core).
 var (
-	studyAttrDest  = storage.StudyAttrDest
-	seriesAttrDest = storage.SeriesAttrDest
+	instanceCols   = core.InstanceCols
+	locateCols     = core.LocateCols
+	locateBulkCols = core.LocateBulkCols
+	seriesOrder    = core.SeriesOrder
+	instanceOrder  = core.InstanceOrder
 )
 
-const instanceCols = instanceHead + `i.metadata, i.bulk, ` + studyAttrCols + `, ` + seriesAttrCols
+const instanceFrom = sqlindex.InstanceFrom
 
-// locateCols and locateBulkCols are instanceCols without the metadata
-// (and bulk) documents, for LocateInstance(s) and searches that omit
-// metadata.
-const (
-	locateCols     = instanceHead + `NULL::bytea, NULL::bytea, ` + studyAttrCols + `, ` + seriesAttrCols
-	locateBulkCols = instanceHead + `NULL::bytea, i.bulk, ` + studyAttrCols + `, ` + seriesAttrCols
-)
-
-const instanceFrom = ` FROM instances i
-	JOIN series se ON se.series_pk = i.series_pk
-	JOIN studies st ON st.study_pk = i.study_pk`
-
-func scanInstance(s pgx.Row) (*storage.Instance, error) {
-	var (
-		inst         storage.Instance
-		created      int64
-		frames, meta []byte
-		bulk         []byte
-	)
-	a := &inst.Instance
-	dest := []any{&inst.StudyInstanceUID, &inst.SeriesInstanceUID, &inst.SOPInstanceUID, &inst.SOPClassUID,
-		&inst.TransferSyntaxUID, &inst.BlobKey, &inst.Size, &inst.SHA256, &created, &frames,
-		&inst.Encapsulated, &inst.Deflated, &inst.BigEndian, &inst.DataSetOffset,
-		&a.InstanceNumber, &a.Rows, &a.Columns, &a.BitsAllocated, &a.NumberOfFrames,
-		&a.ContentDate, &a.ContentTime, &a.AcquisitionDate, &meta, &bulk}
-	dest = append(dest, studyAttrDest(&inst.Study)...)
-	dest = append(dest, seriesAttrDest(&inst.Series)...)
-	if err := s.Scan(dest...); err != nil {
-		return nil, err
-	}
-	inst.Created = time.Unix(0, created).UTC()
-	if err := storage.DecodeStored(&inst, frames, bulk, meta); err != nil {
-		return nil, fmt.Errorf("pgindex: %w", err)
-	}
-	return &inst, nil
-}
+func scanInstance(s pgx.Row) (*storage.Instance, error) { return sqlindex.ScanInstance(s) }
 
 // PutInstance records inst in one transaction (see storage.Index).
 //
@@ -516,9 +479,6 @@ func (x *Index) LocateInstance(ctx context.Context, study, series, sop string, w
 func (x *Index) LocateInstances(ctx context.Context, study, series string) ([]*storage.Instance, error) {
 	return x.instances(ctx, locateCols, study, series)
 }
-
-const seriesOrder = `(se.series_number_int IS NULL), se.series_number_int, se.series_pk`
-const instanceOrder = `(i.instance_number_int IS NULL), i.instance_number_int, i.sop_instance_uid`
 
 // Instances lists the instances of a study or series, by series number,
 // then instance number, then SOP Instance UID.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/pressly/goose/v3"
@@ -245,72 +244,4 @@ func phoneticColumn(name string) string {
 		return ""
 	}
 	return " " + strings.Join(keys, " ") + " "
-}
-
-// fuzzyWordSQL is "the word (of table alias w) starts with the query
-// word, or has its phonetic key": ranges an index serves (for a word
-// without a range end, PrefixEnd "", a GLOB after the lower bound).
-func fuzzyWordSQL(w, word string) (string, []any) {
-	e, args := fmt.Sprintf("%[1]s.word >= ? AND %[1]s.word < ?", w), []any{word, storage.PrefixEnd(word)}
-	if args[1] == "" {
-		e, args = fmt.Sprintf("%[1]s.word >= ? AND %[1]s.word GLOB ?", w), []any{word, globEscape(word) + "*"}
-	}
-	if k := storage.PhoneticKey(word); k != "" {
-		return fmt.Sprintf("((%s) OR %s.phon = ?)", e, w), append(args, k)
-	}
-	return "(" + e + ")", args
-}
-
-// wordRows is the rows of study_name_words (study_pk, study_date,
-// study_time) that a fuzzy query word matches: those whose word starts
-// with it, UNION ALL those with its phonetic key and a word that does
-// not (SMITH's key SMIT: SMYTH, not SMITH again). Each is a range of a
-// covering index; an OR of the two would read table rows (SQLite's
-// multi-index OR), and, joined to studies, can make the planner scan
-// that table instead.
-func wordRows(word string) (string, []any) {
-	const cols = `SELECT study_pk, study_date, study_time FROM study_name_words w WHERE `
-	prefix, args := "w.word >= ? AND w.word < ?", []any{word, storage.PrefixEnd(word)}
-	if args[1] == "" {
-		prefix, args = "w.word >= ? AND w.word GLOB ?", []any{word, globEscape(word) + "*"}
-	}
-	k := storage.PhoneticKey(word)
-	if k == "" {
-		return cols + prefix, args
-	}
-	return cols + prefix + " UNION ALL " + cols + "w.phon = ? AND NOT (" + prefix + ")", slices.Concat(args, []any{k}, args)
-}
-
-// fuzzyNameSQL is a fuzzy PatientName condition on the study whose
-// study_pk is pkCol: every word is the prefix of a word of the name.
-// skip: the index of a word the caller matches itself (or -1).
-func fuzzyNameSQL(pkCol string, words []string, skip int) (string, []any) {
-	var (
-		parts []string
-		args  []any
-	)
-	for i, w := range words {
-		if i == skip {
-			continue
-		}
-		e, a := fuzzyWordSQL("w"+fmt.Sprint(i), w)
-		parts = append(parts, fmt.Sprintf("EXISTS (SELECT 1 FROM study_name_words w%d WHERE w%d.study_pk = %s AND %s)", i, i, pkCol, e))
-		args = append(args, a...)
-	}
-	if len(parts) == 0 {
-		return "1", nil
-	}
-	return strings.Join(parts, " AND "), args
-}
-
-// driverWord picks the word of a fuzzy condition whose range drives a
-// study search: the longest (the fewest names start with it).
-func driverWord(words []string) int {
-	best := 0
-	for i, w := range words {
-		if len(w) > len(words[best]) {
-			best = i
-		}
-	}
-	return best
 }

@@ -16,6 +16,7 @@ import (
 	_ "modernc.org/sqlite" // registers driver "sqlite"
 
 	"github.com/cloudpacs/pacs/internal/storage"
+	"github.com/cloudpacs/pacs/internal/storage/sqlindex"
 )
 
 var _ storage.Index = (*Index)(nil)
@@ -182,61 +183,18 @@ var compress = storage.CompressDoc
 
 func decompress(b []byte) ([]byte, error) { return storage.DecompressDoc(nil, b) }
 
-// Column lists, kept in the order of the attribute structs.
-
-const (
-	studyAttrCols  = storage.StudyAttrColumns
-	seriesAttrCols = storage.SeriesAttrColumns
-	instanceHead   = storage.InstanceHeadColumns
-)
-
+// The instance columns, their FROM clause and scan, and the orders of
+// series and instances are sqlindex's (core).
 var (
-	studyAttrDest  = storage.StudyAttrDest
-	seriesAttrDest = storage.SeriesAttrDest
+	instanceCols   = core.InstanceCols
+	locateCols     = core.LocateCols
+	locateBulkCols = core.LocateBulkCols
+	seriesOrder    = core.SeriesOrder
+	instanceOrder  = core.InstanceOrder
+	scanInstance   = sqlindex.ScanInstance
 )
 
-const instanceCols = instanceHead + `i.metadata, i.bulk, ` + studyAttrCols + `, ` + seriesAttrCols
-
-// locateCols and locateBulkCols are instanceCols without the metadata
-// (and bulk) documents, for LocateInstance(s) and searches that omit
-// metadata.
-const (
-	locateCols     = instanceHead + `NULL, NULL, ` + studyAttrCols + `, ` + seriesAttrCols
-	locateBulkCols = instanceHead + `NULL, i.bulk, ` + studyAttrCols + `, ` + seriesAttrCols
-)
-
-const instanceFrom = ` FROM instances i
-	JOIN series se ON se.series_pk = i.series_pk
-	JOIN studies st ON st.study_pk = i.study_pk`
-
-type scanner interface{ Scan(dest ...any) error }
-
-func scanInstance(s scanner) (*storage.Instance, error) {
-	var (
-		inst           storage.Instance
-		created        int64
-		frames, meta   []byte
-		bulk           []byte
-		enc, defl, big bool
-	)
-	a := &inst.Instance
-	dest := []any{&inst.StudyInstanceUID, &inst.SeriesInstanceUID, &inst.SOPInstanceUID, &inst.SOPClassUID,
-		&inst.TransferSyntaxUID, &inst.BlobKey, &inst.Size, &inst.SHA256, &created, &frames,
-		&enc, &defl, &big, &inst.DataSetOffset,
-		&a.InstanceNumber, &a.Rows, &a.Columns, &a.BitsAllocated, &a.NumberOfFrames,
-		&a.ContentDate, &a.ContentTime, &a.AcquisitionDate, &meta, &bulk}
-	dest = append(dest, studyAttrDest(&inst.Study)...)
-	dest = append(dest, seriesAttrDest(&inst.Series)...)
-	if err := s.Scan(dest...); err != nil {
-		return nil, err
-	}
-	inst.Created = time.Unix(0, created).UTC()
-	inst.Encapsulated, inst.Deflated, inst.BigEndian = enc, defl, big
-	if err := storage.DecodeStored(&inst, frames, bulk, meta); err != nil {
-		return nil, fmt.Errorf("sqliteindex: %w", err)
-	}
-	return &inst, nil
-}
+const instanceFrom = sqlindex.InstanceFrom
 
 // PutInstance records inst (see storage.Index). It runs in a savepoint
 // of the writer's next group-commit transaction and returns once that
@@ -530,9 +488,6 @@ func (x *Index) LocateInstance(ctx context.Context, study, series, sop string, w
 func (x *Index) LocateInstances(ctx context.Context, study, series string) ([]*storage.Instance, error) {
 	return x.instances(ctx, locateCols, study, series)
 }
-
-const seriesOrder = `(se.series_number = ''), CAST(se.series_number AS INTEGER), se.series_pk`
-const instanceOrder = `(i.instance_number = ''), CAST(i.instance_number AS INTEGER), i.sop_instance_uid`
 
 // Instances lists the instances of a study or series, by series number,
 // then instance number, then SOP Instance UID.

@@ -322,6 +322,7 @@ func TestIndex(t *testing.T, newIndex func(t *testing.T) storage.Index) {
 	})
 
 	t.Run("Search", func(t *testing.T) { testSearch(t, newIndex(t)) })
+	t.Run("SearchEdges", func(t *testing.T) { testSearchEdges(t, newIndex(t)) })
 
 	t.Run("SearchComputed", func(t *testing.T) {
 		x := newIndex(t)
@@ -1293,5 +1294,94 @@ func testFuzzyPhonetic(t *testing.T, x storage.Index) {
 		if diff := cmp.Diff(c.want, resultUIDs(storage.LevelStudy, res)); diff != "" {
 			t.Errorf("fuzzy ReferringPhysicianName %q mismatch (-want +got):\n%s", c.query, diff)
 		}
+	}
+}
+
+// testSearchEdges covers what the SQL dialects spell differently: IS
+// attributes compared as integers (a CAST of the text or an integer
+// column), LIKE's and GLOB's special characters as literals in values,
+// the order of equal sort keys (insertion order) and pages over them.
+func testSearchEdges(t *testing.T, x storage.Index) {
+	var insts []*storage.Instance
+	add := func(study, series, sop string, edit func(*storage.Instance)) {
+		inst := NewTestInstance(study, series, sop)
+		edit(inst)
+		insts = append(insts, inst)
+	}
+	// Study 3.1: series numbered "007", "10", "2", "" (and instance
+	// numbers alike); studies 3.2 to 3.6: IDs and names with _ % [ in
+	// them, all on one date and time (equal sort keys).
+	for i, n := range []string{"007", "10", "2", ""} {
+		series := fmt.Sprintf("3.1.%d", i+1)
+		add("3.1", series, series+".1", func(inst *storage.Instance) {
+			inst.Study = storage.StudyAttrs{PatientName: "Num^Bers", PatientID: "N1", StudyDate: "20230101", StudyTime: "100000"}
+			inst.Series = storage.SeriesAttrs{Modality: "CT", SeriesNumber: n}
+			inst.Instance.InstanceNumber = n
+		})
+	}
+	for i, st := range []struct{ id, name, ref string }{
+		{"A_1", "O_Neil^Pat", "O_Neil^Pat"},
+		{"AB1", "OXNeil^Pat", "OXNeil^Pat"},
+		{"A%1", "Le%Roy^Al", ""},
+		{"A[B]1", "Lex^Al", ""},
+		{"AC1", "Lo^Al", ""},
+	} {
+		study := fmt.Sprintf("3.%d", i+2)
+		add(study, study+".1", study+".1.1", func(inst *storage.Instance) {
+			inst.Study = storage.StudyAttrs{PatientName: st.name, PatientID: st.id, ReferringPhysicianName: st.ref,
+				StudyDate: "20220101", StudyTime: "090000"}
+			inst.Series = storage.SeriesAttrs{Modality: "MR", SeriesNumber: "1"}
+			inst.Instance.InstanceNumber = "1"
+		})
+	}
+	putAll(t, x, insts)
+
+	m := func(tag dcm.Tag, v string) []storage.Match { return []storage.Match{{Tag: tag, Value: v}} }
+	for _, c := range []struct {
+		name string
+		q    storage.Query
+		want []string
+	}{
+		// IS: integers, so "7" finds "007"; the empty number is no 0 and
+		// sorts last.
+		{"IS leading zeros", storage.Query{Level: storage.LevelSeries, Matches: m(storage.TagSeriesNumber, "7")}, []string{"3.1.1"}},
+		{"IS list", storage.Query{Level: storage.LevelSeries, Matches: m(storage.TagSeriesNumber, "2,7")}, []string{"3.1.3", "3.1.1"}},
+		{"IS zero is not empty", storage.Query{Level: storage.LevelSeries, Matches: m(storage.TagSeriesNumber, "0")}, []string{}},
+		{"IS order", storage.Query{Level: storage.LevelSeries, StudyInstanceUID: "3.1"}, []string{"3.1.3", "3.1.1", "3.1.2", "3.1.4"}},
+		{"IS instance number", storage.Query{Level: storage.LevelInstance, Matches: m(storage.TagInstanceNumber, "007")}, []string{"3.1.1.1"}},
+		{"IS instance list", storage.Query{Level: storage.LevelInstance, StudyInstanceUID: "3.1", Matches: m(storage.TagInstanceNumber, `10\2`)}, []string{"3.1.3.1", "3.1.2.1"}},
+		{"IS instance order", storage.Query{Level: storage.LevelInstance, StudyInstanceUID: "3.1"}, []string{"3.1.3.1", "3.1.1.1", "3.1.2.1", "3.1.4.1"}},
+		// Special characters of LIKE and GLOB are literals in values and
+		// in the literal parts of patterns.
+		{"underscore single", storage.Query{Level: storage.LevelStudy, Matches: m(storage.TagPatientID, "A_1")}, []string{"3.2"}},
+		{"underscore pattern", storage.Query{Level: storage.LevelStudy, Matches: m(storage.TagPatientID, "A_*")}, []string{"3.2"}},
+		{"percent pattern", storage.Query{Level: storage.LevelStudy, Matches: m(storage.TagPatientID, "*%*")}, []string{"3.4"}},
+		{"bracket pattern", storage.Query{Level: storage.LevelStudy, Matches: m(storage.TagPatientID, "A[*")}, []string{"3.5"}},
+		{"question mark is one character", storage.Query{Level: storage.LevelStudy, Matches: m(storage.TagPatientID, "A?1")}, []string{"3.2", "3.3", "3.4", "3.6"}},
+		{"PN underscore pattern", storage.Query{Level: storage.LevelStudy, Matches: m(storage.TagPatientName, "o_n*")}, []string{"3.2"}},
+		{"fuzzy underscore", storage.Query{Level: storage.LevelStudy, FuzzyMatching: true, Matches: m(storage.TagPatientName, "o_n")}, []string{"3.2"}},
+		{"fuzzy percent", storage.Query{Level: storage.LevelStudy, FuzzyMatching: true, Matches: m(storage.TagPatientName, "le%")}, []string{"3.4"}},
+		{"fuzzy referring underscore", storage.Query{Level: storage.LevelStudy, FuzzyMatching: true, Matches: m(storage.TagReferringPhysicianName, "o_n")}, []string{"3.2"}},
+		{"fuzzy at series level", storage.Query{Level: storage.LevelSeries, FuzzyMatching: true, Matches: m(storage.TagPatientName, "o_n")}, []string{"3.2.1"}},
+		// Equal sort keys: insertion order, at every level.
+		{"equal study keys", storage.Query{Level: storage.LevelStudy, Matches: m(storage.TagStudyDate, "20220101")}, []string{"3.2", "3.3", "3.4", "3.5", "3.6"}},
+		{"equal series keys", storage.Query{Level: storage.LevelSeries, Matches: m(storage.TagModality, "MR")}, []string{"3.2.1", "3.3.1", "3.4.1", "3.5.1", "3.6.1"}},
+		{"equal instance keys", storage.Query{Level: storage.LevelInstance, Matches: m(storage.TagModality, "MR")}, []string{"3.2.1.1", "3.3.1.1", "3.4.1.1", "3.5.1.1", "3.6.1.1"}},
+		// Pages: a negative offset is none, a limit cuts at every level.
+		{"negative offset", storage.Query{Level: storage.LevelStudy, Offset: -5, Limit: 2}, []string{"3.1", "3.2"}},
+		{"series page", storage.Query{Level: storage.LevelSeries, Matches: m(storage.TagModality, "MR"), Limit: 2, Offset: 2}, []string{"3.4.1", "3.5.1"}},
+		{"instance page", storage.Query{Level: storage.LevelInstance, StudyInstanceUID: "3.1", Limit: 2, Offset: 3}, []string{"3.1.4.1"}},
+		{"fuzzy page", storage.Query{Level: storage.LevelStudy, FuzzyMatching: true, Matches: m(storage.TagPatientName, "pat"), Limit: 1, Offset: 1}, []string{"3.3"}},
+		{"limit above the cap", storage.Query{Level: storage.LevelStudy, Limit: 1 << 30}, []string{"3.1", "3.2", "3.3", "3.4", "3.5", "3.6"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := x.Search(t.Context(), c.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(c.want, resultUIDs(c.q.Level, res)); diff != "" {
+				t.Errorf("Search mismatch (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
