@@ -34,6 +34,10 @@ var migrations embed.FS
 // any number of processes, may share one database: every invariant is
 // kept by transactions, row locks and unique constraints.
 type Index struct {
+	// Reads are the lookups written once in sqlindex (Instance,
+	// LocateInstance, Instances, LocateInstances, StudyVersion,
+	// CachedMetadata, HasBlob, ListInstances).
+	sqlindex.Reads
 	pool *pgxpool.Pool
 	// Now stamps rows and study versions; time.Now when nil.
 	Now func() time.Time
@@ -55,6 +59,7 @@ func Open(ctx context.Context, dsn string) (*Index, error) {
 		return nil, fmt.Errorf("pgindex: open: %w", err)
 	}
 	x := &Index{pool: pool}
+	x.Reads = sqlindex.Reads{Core: core, Name: "pgindex", Lookup: x.read, Read: x.read}
 	if err := x.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -144,10 +149,8 @@ func (x *Index) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	}
 }
 
-// compress and decompress are the shared metadata document codec.
+// compress is the shared metadata document codec.
 var compress = storage.CompressDoc
-
-func decompress(b []byte) ([]byte, error) { return storage.DecompressDoc(nil, b) }
 
 // isNumber is the *_int column of an IS attribute: NULL when empty, the
 // value when it is an integer, 0 otherwise (as SQLite's CAST would give).
@@ -166,11 +169,9 @@ func isNumber(s string) *int64 {
 // The instance columns, their FROM clause and scan, and the orders of
 // series and instances are sqlindex's (core).
 var (
-	instanceCols   = core.InstanceCols
-	locateCols     = core.LocateCols
-	locateBulkCols = core.LocateBulkCols
-	seriesOrder    = core.SeriesOrder
-	instanceOrder  = core.InstanceOrder
+	instanceCols  = core.InstanceCols
+	seriesOrder   = core.SeriesOrder
+	instanceOrder = core.InstanceOrder
 )
 
 const instanceFrom = sqlindex.InstanceFrom
@@ -414,104 +415,24 @@ func bumpVersion(ctx context.Context, tx pgx.Tx, studyPK int64, studyUID string,
 	return err
 }
 
-func notFound(what string, err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("pgindex: %s: %w", what, storage.ErrNotFound)
-	}
-	return fmt.Errorf("pgindex: %s: %w", what, err)
-}
-
 // scope builds the WHERE conditions for the non-empty UIDs.
 func scope(study, series, sop string) (string, []any) {
-	var (
-		where []string
-		args  []any
-	)
-	add := func(col, v string) {
-		if v != "" {
-			args = append(args, v)
-			where = append(where, fmt.Sprintf("%s = $%d", col, len(args)))
-		}
-	}
-	add("st.study_uid", study)
-	add("se.series_uid", series)
-	add("i.sop_instance_uid", sop)
-	if len(where) == 0 {
+	where, args := sqlindex.Scope(study, series, sop)
+	if where == "" {
 		return "true", nil
 	}
-	return strings.Join(where, " AND "), args
-}
-
-// Instance returns one instance by UID.
-func (x *Index) Instance(ctx context.Context, study, series, sop string) (*storage.Instance, error) {
-	if sop == "" {
-		return nil, fmt.Errorf("pgindex: instance: %w", storage.ErrNotFound)
-	}
-	return x.instance(ctx, instanceCols, study, series, sop)
-}
-
-func (x *Index) instance(ctx context.Context, cols, study, series, sop string) (*storage.Instance, error) {
-	where, args := scope(study, series, sop)
-	inst, err := scanInstance(x.pool.QueryRow(ctx, `SELECT `+cols+instanceFrom+` WHERE `+where, args...))
-	if err != nil {
-		return nil, notFound("instance "+sop, err)
-	}
-	return inst, nil
+	return sqlindex.Bind(dialect{}, where), args
 }
 
 var _ storage.InstanceLocator = (*Index)(nil)
 
-// LocateInstance is Instance without the metadata document (and without
-// Bulk unless withBulk): nothing to transfer or decompress on the
-// retrieve paths.
-func (x *Index) LocateInstance(ctx context.Context, study, series, sop string, withBulk bool) (*storage.Instance, error) {
-	if sop == "" {
-		return nil, fmt.Errorf("pgindex: instance: %w", storage.ErrNotFound)
-	}
-	cols := locateCols
-	if withBulk {
-		cols = locateBulkCols
-	}
-	return x.instance(ctx, cols, study, series, sop)
-}
-
-// LocateInstances is Instances without the metadata and bulk documents.
-func (x *Index) LocateInstances(ctx context.Context, study, series string) ([]*storage.Instance, error) {
-	return x.instances(ctx, locateCols, study, series)
-}
-
-// Instances lists the instances of a study or series, by series number,
-// then instance number, then SOP Instance UID.
-func (x *Index) Instances(ctx context.Context, study, series string) ([]*storage.Instance, error) {
-	return x.instances(ctx, instanceCols, study, series)
-}
-
-func (x *Index) instances(ctx context.Context, cols, study, series string) ([]*storage.Instance, error) {
-	if study == "" {
-		return nil, fmt.Errorf("pgindex: instances: %w", storage.ErrNotFound)
-	}
-	where, args := scope(study, series, "")
-	rows, err := x.pool.Query(ctx, `SELECT `+cols+instanceFrom+` WHERE `+where+`
-		ORDER BY `+seriesOrder+`, `+instanceOrder, args...)
+// read runs a statement of the core on the pool.
+func (x *Index) read(ctx context.Context, q string, args ...any) (sqlindex.Rows, error) {
+	rows, err := x.pool.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("pgindex: instances: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []*storage.Instance
-	for rows.Next() {
-		inst, err := scanInstance(rows)
-		if err != nil {
-			return nil, fmt.Errorf("pgindex: instances: %w", err)
-		}
-		out = append(out, inst)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgindex: instances: %w", err)
-	}
-	if len(out) == 0 { // studies and series never stay empty
-		return nil, fmt.Errorf("pgindex: instances of %s %s: %w", study, series, storage.ErrNotFound)
-	}
-	return out, nil
+	return pgRows{rows}, nil
 }
 
 // Delete removes a study, series or instance, then the series and
@@ -607,29 +528,6 @@ func (x *Index) Delete(ctx context.Context, study, series, sop string) ([]string
 	return keys, nil
 }
 
-// StudyVersion returns the study's version counter.
-func (x *Index) StudyVersion(ctx context.Context, study string) (int64, error) {
-	var v int64
-	err := x.pool.QueryRow(ctx, `SELECT version FROM studies WHERE study_uid = $1`, study).Scan(&v)
-	if err != nil {
-		return 0, notFound("study version "+study, err)
-	}
-	return v, nil
-}
-
-// CachedMetadata returns a cached document built from the current
-// version of the study, or ErrNotFound.
-func (x *Index) CachedMetadata(ctx context.Context, study, key string, version int64) ([]byte, error) {
-	var doc []byte
-	err := x.pool.QueryRow(ctx, `SELECT c.doc FROM metadata_cache c
-		JOIN studies st ON st.study_uid = c.study_uid AND st.version = c.version
-		WHERE c.study_uid = $1 AND c.key = $2 AND c.version = $3`, study, key, version).Scan(&doc)
-	if err != nil {
-		return nil, notFound("cached metadata "+key, err)
-	}
-	return decompress(doc)
-}
-
 // PutCachedMetadata keeps doc if version is still the study's current
 // version; a document built from an older version is dropped silently.
 // A document that races with a put is at worst stored under a version
@@ -645,52 +543,11 @@ func (x *Index) PutCachedMetadata(ctx context.Context, study, key string, versio
 	return nil
 }
 
-// HasBlob reports whether an instance row references key.
-func (x *Index) HasBlob(ctx context.Context, key string) (bool, error) {
-	var ok bool
-	if err := x.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM instances WHERE blob_key = $1)`, key).Scan(&ok); err != nil {
-		return false, fmt.Errorf("pgindex: has blob: %w", err)
-	}
-	return ok, nil
-}
-
 // sqlListInstances is a page of the walk over all instances: a range
 // scan of the SOP Instance UID's unique index (COLLATE "C": byte order)
 // that stops after the limit, each row's study and series UIDs looked up
 // by primary key; no sort (TestListInstances_plan).
-var sqlListInstances = storage.ListInstancesSQL("$1", "$2")
-
-// ListInstances is a page of the walk over all instances, in SOP
-// Instance UID order.
-func (x *Index) ListInstances(ctx context.Context, after string, limit int) ([]*storage.Instance, error) {
-	if limit <= 0 {
-		limit = defaultListLimit
-	}
-	rows, err := x.pool.Query(ctx, sqlListInstances, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("pgindex: list instances: %w", err)
-	}
-	defer rows.Close()
-	out := make([]*storage.Instance, 0, min(limit, defaultListLimit))
-	for rows.Next() {
-		var (
-			inst    storage.Instance
-			created int64
-		)
-		if err := rows.Scan(storage.ListInstancesDest(&inst, &created)...); err != nil {
-			return nil, fmt.Errorf("pgindex: list instances: %w", err)
-		}
-		inst.Created = time.Unix(0, created).UTC()
-		out = append(out, &inst)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgindex: list instances: %w", err)
-	}
-	return out, nil
-}
-
-// defaultListLimit is the page size of ListInstances when none is given.
-const defaultListLimit = 1000
+var sqlListInstances = core.ListInstancesSQL
 
 // EachMetadata streams the metadata of a study's (or series') instances
 // in Instances order, from one query (one snapshot) that reads only the

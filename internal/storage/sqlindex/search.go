@@ -62,6 +62,8 @@ type Core struct {
 	// SeriesOrder and InstanceOrder order a study's series and a
 	// series' instances (number, empty numbers last, then a stable key).
 	SeriesOrder, InstanceOrder string
+	// ListInstancesSQL is storage.ListInstancesSQL in the dialect.
+	ListInstancesSQL string
 
 	searchInstanceOrder string
 }
@@ -84,6 +86,7 @@ func New(d Dialect) *Core {
 		SeriesOrder:         `(` + sn.Missing + `), ` + sn.Value + `, se.series_pk`,
 		InstanceOrder:       `(` + in.Missing + `), ` + in.Value + `, i.sop_instance_uid`,
 		searchInstanceOrder: `(` + in.Missing + `), ` + in.Value + `, i.instance_pk`,
+		ListInstancesSQL:    Bind(d, storage.ListInstancesSQL("?", "?")),
 	}
 }
 

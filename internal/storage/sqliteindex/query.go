@@ -72,20 +72,6 @@ func (x *Index) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 	return x.r.QueryContext(ctx, q, args...)
 }
 
-// queryRow is query for one row.
-//
-// The point lookups (one row by a unique key, tens of microseconds) pass
-// context.WithoutCancel(ctx) after the gate has checked ctx: with a
-// cancellable context, database/sql and the driver each start a goroutine
-// per query to watch it, two goroutine wake-ups that cost more than the
-// lookup itself on a small GET.
-func (x *Index) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	if st := x.rstmts.get(ctx, x.r, q); st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
-	return x.r.QueryRowContext(ctx, q, args...)
-}
-
 // readGate admits read calls to the read pool in arrival order, at most
 // as many at once as the pool has connections. database/sql hands a
 // freed connection to a random waiting caller, so with more callers

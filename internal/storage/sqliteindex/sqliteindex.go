@@ -26,6 +26,10 @@ var migrations embed.FS
 
 // Index is a storage.Index on one SQLite database file.
 type Index struct {
+	// Reads are the lookups written once in sqlindex (Instance,
+	// LocateInstance, Instances, LocateInstances, StudyVersion,
+	// CachedMetadata, HasBlob, ListInstances).
+	sqlindex.Reads
 	w  *sql.DB // exactly one connection: every write, used by wr only
 	r  *sql.DB // read pool (the same as w for in-memory databases)
 	wr *writer // group commit of all writes (writer.go)
@@ -92,6 +96,7 @@ func Open(ctx context.Context, dsnOrPath string) (*Index, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	x := &Index{w: w, r: w}
+	x.Reads = sqlindex.Reads{Core: core, Name: "sqliteindex", Lookup: x.lookup, Read: x.read}
 	if err := x.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -178,20 +183,16 @@ func (x *Index) now() time.Time {
 	return time.Now()
 }
 
-// compress and decompress are the shared metadata document codec.
+// compress is the shared metadata document codec.
 var compress = storage.CompressDoc
-
-func decompress(b []byte) ([]byte, error) { return storage.DecompressDoc(nil, b) }
 
 // The instance columns, their FROM clause and scan, and the orders of
 // series and instances are sqlindex's (core).
 var (
-	instanceCols   = core.InstanceCols
-	locateCols     = core.LocateCols
-	locateBulkCols = core.LocateBulkCols
-	seriesOrder    = core.SeriesOrder
-	instanceOrder  = core.InstanceOrder
-	scanInstance   = sqlindex.ScanInstance
+	instanceCols  = core.InstanceCols
+	seriesOrder   = core.SeriesOrder
+	instanceOrder = core.InstanceOrder
+	scanInstance  = sqlindex.ScanInstance
 )
 
 const instanceFrom = sqlindex.InstanceFrom
@@ -444,85 +445,31 @@ func bumpVersion(ctx context.Context, tx *sql.Tx, studyPK int64, studyUID string
 	return err
 }
 
-func notFound(what string, err error) error {
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("sqliteindex: %s: %w", what, storage.ErrNotFound)
-	}
-	return fmt.Errorf("sqliteindex: %s: %w", what, err)
-}
-
-// Instance returns one instance by UID.
-func (x *Index) Instance(ctx context.Context, study, series, sop string) (*storage.Instance, error) {
-	return x.instance(ctx, instanceCols, study, series, sop)
-}
-
-const instanceWhere = ` WHERE i.sop_instance_uid = ? AND (? = '' OR st.study_uid = ?) AND (? = '' OR se.series_uid = ?)`
-
-func (x *Index) instance(ctx context.Context, cols, study, series, sop string) (*storage.Instance, error) {
-	leave, err := x.gate.enter(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer leave()
-	inst, err := scanInstance(x.queryRow(context.WithoutCancel(ctx), `SELECT `+cols+instanceFrom+instanceWhere,
-		sop, study, study, series, series))
-	if err != nil {
-		return nil, notFound("instance "+sop, err)
-	}
-	return inst, nil
-}
-
 var _ storage.InstanceLocator = (*Index)(nil)
 
-// LocateInstance is Instance without the metadata document (and without
-// Bulk unless withBulk): nothing to decompress on the retrieve paths.
-func (x *Index) LocateInstance(ctx context.Context, study, series, sop string, withBulk bool) (*storage.Instance, error) {
-	cols := locateCols
-	if withBulk {
-		cols = locateBulkCols
-	}
-	return x.instance(ctx, cols, study, series, sop)
+// read runs a statement of the core on the read pool, through the read
+// gate (left when the rows are closed), as a cached prepared statement.
+func (x *Index) read(ctx context.Context, q string, args ...any) (sqlindex.Rows, error) {
+	return x.runSearch(ctx, sqlindex.Statement{SQL: q, Args: args})
 }
 
-// LocateInstances is Instances without the metadata and bulk documents.
-func (x *Index) LocateInstances(ctx context.Context, study, series string) ([]*storage.Instance, error) {
-	return x.instances(ctx, locateCols, study, series)
-}
-
-// Instances lists the instances of a study or series, by series number,
-// then instance number, then SOP Instance UID.
-func (x *Index) Instances(ctx context.Context, study, series string) ([]*storage.Instance, error) {
-	return x.instances(ctx, instanceCols, study, series)
-}
-
-func (x *Index) instances(ctx context.Context, cols, study, series string) ([]*storage.Instance, error) {
+// lookup is read for a point lookup (one row by a unique key, tens of
+// microseconds): once the gate has checked ctx, it runs with
+// context.WithoutCancel(ctx): with a cancellable context, database/sql
+// and the driver each start a goroutine per query to watch it, two
+// goroutine wake-ups that cost more than the lookup itself on a small
+// GET.
+func (x *Index) lookup(ctx context.Context, q string, args ...any) (sqlindex.Rows, error) {
 	leave, err := x.gate.enter(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer leave()
-	rows, err := x.query(ctx, `SELECT `+cols+instanceFrom+`
-		WHERE st.study_uid = ? AND (? = '' OR se.series_uid = ?)
-		ORDER BY `+seriesOrder+`, `+instanceOrder, study, series, series)
+	rows, err := x.query(context.WithoutCancel(ctx), q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqliteindex: instances: %w", err)
+		leave()
+		return nil, err
 	}
-	defer rows.Close()
-	var out []*storage.Instance
-	for rows.Next() {
-		inst, err := scanInstance(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqliteindex: instances: %w", err)
-		}
-		out = append(out, inst)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqliteindex: instances: %w", err)
-	}
-	if len(out) == 0 { // studies and series never stay empty
-		return nil, fmt.Errorf("sqliteindex: instances of %s %s: %w", study, series, storage.ErrNotFound)
-	}
-	return out, nil
+	return &gatedRows{Rows: rows, leave: leave}, nil
 }
 
 var _ storage.MetadataLister = (*Index)(nil)
@@ -691,39 +638,6 @@ func (x *Index) delete(ctx context.Context, tx *sql.Tx, study, series, sop strin
 	return keys, nil
 }
 
-// StudyVersion returns the study's version counter.
-func (x *Index) StudyVersion(ctx context.Context, study string) (int64, error) {
-	leave, err := x.gate.enter(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer leave()
-	var v int64
-	err = x.queryRow(context.WithoutCancel(ctx), `SELECT version FROM studies WHERE study_uid = ?`, study).Scan(&v)
-	if err != nil {
-		return 0, notFound("study version "+study, err)
-	}
-	return v, nil
-}
-
-// CachedMetadata returns a cached document built from the current
-// version of the study, or ErrNotFound.
-func (x *Index) CachedMetadata(ctx context.Context, study, key string, version int64) ([]byte, error) {
-	leave, err := x.gate.enter(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer leave()
-	var doc []byte
-	err = x.queryRow(context.WithoutCancel(ctx), `SELECT c.doc FROM metadata_cache c
-		JOIN studies st ON st.study_uid = c.study_uid AND st.version = c.version
-		WHERE c.study_uid = ? AND c.key = ? AND c.version = ?`, study, key, version).Scan(&doc)
-	if err != nil {
-		return nil, notFound("cached metadata "+key, err)
-	}
-	return decompress(doc)
-}
-
 // PutCachedMetadata keeps doc if version is still the study's current
 // version; a document built from an older version is dropped silently.
 func (x *Index) PutCachedMetadata(ctx context.Context, study, key string, version int64, doc []byte) error {
@@ -741,58 +655,7 @@ func (x *Index) PutCachedMetadata(ctx context.Context, study, key string, versio
 	return nil
 }
 
-// HasBlob reports whether an instance row references key.
-func (x *Index) HasBlob(ctx context.Context, key string) (bool, error) {
-	leave, err := x.gate.enter(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer leave()
-	var ok bool
-	if err := x.queryRow(context.WithoutCancel(ctx), `SELECT EXISTS (SELECT 1 FROM instances WHERE blob_key = ?)`, key).Scan(&ok); err != nil {
-		return false, fmt.Errorf("sqliteindex: has blob: %w", err)
-	}
-	return ok, nil
-}
-
 // sqlListInstances is a page of the walk over all instances: a range of
 // the SOP Instance UID's unique index (BINARY collation: byte order) cut
 // at LIMIT, no sort (TestListInstances_plan).
-var sqlListInstances = storage.ListInstancesSQL("?", "?")
-
-// defaultListLimit is the page size of ListInstances when none is given.
-const defaultListLimit = 1000
-
-// ListInstances is a page of the walk over all instances, in SOP
-// Instance UID order.
-func (x *Index) ListInstances(ctx context.Context, after string, limit int) ([]*storage.Instance, error) {
-	if limit <= 0 {
-		limit = defaultListLimit
-	}
-	leave, err := x.gate.enter(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer leave()
-	rows, err := x.query(ctx, sqlListInstances, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqliteindex: list instances: %w", err)
-	}
-	defer rows.Close()
-	out := make([]*storage.Instance, 0, min(limit, defaultListLimit))
-	for rows.Next() {
-		var (
-			inst    storage.Instance
-			created int64
-		)
-		if err := rows.Scan(storage.ListInstancesDest(&inst, &created)...); err != nil {
-			return nil, fmt.Errorf("sqliteindex: list instances: %w", err)
-		}
-		inst.Created = time.Unix(0, created).UTC()
-		out = append(out, &inst)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqliteindex: list instances: %w", err)
-	}
-	return out, nil
-}
+var sqlListInstances = core.ListInstancesSQL
