@@ -418,6 +418,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}()
 	archive.ReplaceOnConflict = cfg.OnConflict == "replace"
 	archive.Limits = cfg.Ingest.limits
+	if strings.HasPrefix(cfg.Index, "sqlite:") {
+		// One process writes the embedded index, through this archive.
+		archive.LocationCache = storage.DefaultLocationCache
+	}
 	if ts, ok := blobs.(tempSweeper); ok {
 		if n, err := ts.Sweep(ctx, startupTempAge); err != nil {
 			log.Warn("startup: sweeping temporary blob files", "err", err)

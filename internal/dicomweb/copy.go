@@ -3,7 +3,6 @@ package dicomweb
 import (
 	"bufio"
 	"io"
-	"mime/multipart"
 	"net/textproto"
 	"strconv"
 	"sync"
@@ -60,37 +59,27 @@ func bufferedResponse(w io.Writer) (bw *bufio.Writer, flush func() error, releas
 
 // multipartLength is the length of a multipart body with the given
 // boundary and part headers, when every part states its Content-Length:
-// the framing as mime/multipart writes it (counted by writing it without
-// the bodies) plus the bodies. A response with a length is sent as is,
-// not in chunks.
+// the framing as mime/multipart writes it ("--boundary" lines, each
+// header as "Key: value", blank lines, the closing "--boundary--"),
+// counted rather than written, plus the bodies. A response with a length
+// is sent as is, not in chunks.
 func multipartLength(boundary string, hdrs []textproto.MIMEHeader) (int64, bool) {
-	var body int64
-	for _, h := range hdrs {
-		n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64)
-		if err != nil || n < 0 {
+	var n int64
+	for i, h := range hdrs {
+		body, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64)
+		if err != nil || body < 0 {
 			return 0, false
 		}
-		body += n
-	}
-	var cw countWriter
-	mw := multipart.NewWriter(&cw)
-	if mw.SetBoundary(boundary) != nil {
-		return 0, false
-	}
-	for _, h := range hdrs {
-		if _, err := mw.CreatePart(h); err != nil {
-			return 0, false
+		if i > 0 {
+			n += 2 // the CRLF that ends the previous part
 		}
+		n += 2 + int64(len(boundary)) + 2 // --boundary CRLF
+		for k, vs := range h {
+			for _, v := range vs {
+				n += int64(len(k)) + 2 + int64(len(v)) + 2 // Key: value CRLF
+			}
+		}
+		n += 2 + body // CRLF, body
 	}
-	if mw.Close() != nil {
-		return 0, false
-	}
-	return int64(cw) + body, true
-}
-
-type countWriter int64
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	*c += countWriter(len(p))
-	return len(p), nil
+	return n + 4 + int64(len(boundary)) + 4, true // CRLF --boundary-- CRLF
 }

@@ -225,6 +225,9 @@ func pathUIDs(c echo.Context) (study, series, sop string, err error) {
 // acceptRanges returns the client's acceptable media types: the ?accept=
 // query parameter (for browsers) when present, else the Accept header.
 func acceptRanges(c echo.Context) []mediaRange {
+	if c.Request().URL.RawQuery == "" { // no query to parse (echo would build its map)
+		return parseAccept(c.Request().Header.Get(echo.HeaderAccept))
+	}
 	if a := c.QueryParam("accept"); a != "" {
 		return parseAccept(a)
 	}

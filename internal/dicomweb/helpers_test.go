@@ -41,7 +41,9 @@ func newTestServer(t testing.TB, mod func(*Config)) *testServer {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	a := &storage.Archive{Blobs: blobs, Index: idx, Logger: log}
+	// The location cache as pacs serve sets it for the embedded index:
+	// every test goes through the archive, so it must never be seen.
+	a := &storage.Archive{Blobs: blobs, Index: idx, Logger: log, LocationCache: storage.DefaultLocationCache}
 	cfg := Config{Archive: a, Logger: log}
 	if mod != nil {
 		mod(&cfg)

@@ -46,6 +46,17 @@ type Archive struct {
 	meta     *metaDocs
 
 	reparses atomic.Int64 // HeaderReparses
+
+	// LocationCache is the number of instance locations (index rows
+	// without metadata) kept in memory for the frame and instance
+	// retrieves; 0: none. Set it only when every change of the index
+	// goes through this archive (one process over an embedded index):
+	// a change made elsewhere is not seen. Read on first use; see
+	// locations.go.
+	LocationCache int
+
+	locOnce sync.Once
+	locs    *locations
 }
 
 // StoreResult tells what Store did.
@@ -218,6 +229,7 @@ func (p *Pending) Commit(ctx context.Context) (StoreResult, error) {
 	inst := newInstance(p.h, info, hex.EncodeToString(p.sum), a.now())
 	p.h = nil
 	res, err := a.Index.PutInstance(ctx, inst, a.ReplaceOnConflict)
+	a.forgetLocations() // also after an error: the outcome may be unknown
 	switch {
 	case err == nil && res.Duplicate, err != nil && notRecorded(err):
 		a.deleteBlob(ctx, p.key) // unreferenced; Sweep catches a miss

@@ -62,6 +62,7 @@ func (a *Archive) Delete(ctx context.Context, study, series, sop string) error {
 		a.logger().Warn("storage: delete: cannot list the instances whose cached renderings to remove", "err", err)
 	}
 	keys, err := a.Index.Delete(ctx, study, series, sop)
+	a.forgetLocations()
 	if err != nil {
 		return fmt.Errorf("storage: delete: %w", err)
 	}

@@ -265,8 +265,12 @@ func (a *Archive) spanContent(inst *Instance, span dcm.Span) Content {
 
 // LocateInstance is the index's row of one instance without its metadata
 // document (and without Bulk unless withBulk): what the retrieve paths
-// that stream stored bytes need.
+// that stream stored bytes need. Without Bulk, the row may come from the
+// archive's LocationCache: it is shared, and must not be modified.
 func (a *Archive) LocateInstance(ctx context.Context, study, series, sop string, withBulk bool) (*Instance, error) {
+	if !withBulk {
+		return a.locate(ctx, study, series, sop)
+	}
 	return LocateInstance(ctx, a.Index, study, series, sop, withBulk)
 }
 
