@@ -126,7 +126,7 @@ const maxAttempts = 8
 // errRetry asks inTx to run the transaction again: a concurrent
 // transaction changed what this one read (e.g. inserted the same SOP
 // instance first).
-var errRetry = errors.New("pgindex: concurrent change, retry")
+var errRetry = sqlindex.ErrRetry
 
 func retryable(err error) bool {
 	if errors.Is(err, errRetry) {
@@ -218,69 +218,27 @@ func (x *Index) PutInstance(ctx context.Context, inst *storage.Instance, replace
 }
 
 func (x *Index) put(ctx context.Context, tx pgx.Tx, inst *storage.Instance, replace bool) (storage.PutResult, error) {
-	now := x.now()
-	var (
-		pk                  int64
-		studyUID, seriesUID string
-		oldSHA, oldKey      string
-		existingStudyPK     int64
-	)
-	err := tx.QueryRow(ctx, `SELECT i.instance_pk, st.study_uid, se.series_uid, i.sha256, i.blob_key, i.study_pk`+
-		instanceFrom+` WHERE i.sop_instance_uid = $1`, inst.SOPInstanceUID).
-		Scan(&pk, &studyUID, &seriesUID, &oldSHA, &oldKey, &existingStudyPK)
-	switch {
-	case err == nil:
-		if studyUID != inst.StudyInstanceUID || seriesUID != inst.SeriesInstanceUID {
-			return storage.PutResult{}, fmt.Errorf("%w: SOP instance already stored under study %s series %s",
-				storage.ErrConflict, studyUID, seriesUID)
-		}
-		if oldSHA == inst.SHA256 {
-			stored, err := scanInstance(tx.QueryRow(ctx, `SELECT `+instanceCols+instanceFrom+` WHERE i.instance_pk = $1`, pk))
-			if errors.Is(err, pgx.ErrNoRows) { // deleted meanwhile
-				return storage.PutResult{}, errRetry
-			}
-			if err != nil {
-				return storage.PutResult{}, err
-			}
-			return storage.PutResult{Stored: *stored, Duplicate: true}, nil
-		}
-		if !replace {
-			return storage.PutResult{}, fmt.Errorf("%w: SHA-256 %s differs from the stored %s", storage.ErrExists, inst.SHA256, oldSHA)
-		}
-		// Study row first (lock order: study, then its rows), then the
-		// instance, only if it is still the row we read.
-		if err := bumpVersion(ctx, tx, existingStudyPK, inst.StudyInstanceUID, now); err != nil {
-			return storage.PutResult{}, err
-		}
-		tag, err := tx.Exec(ctx, `UPDATE instances SET
-			sop_class_uid = $2, transfer_syntax_uid = $3, blob_key = $4, size = $5, sha256 = $6, created = $7,
-			frames = $8, encapsulated = $9, deflated = $10, big_endian = $11, data_set_offset = $12,
-			instance_number = $13, instance_number_int = $14, rows = $15, columns = $16, bits_allocated = $17,
-			number_of_frames = $18, content_date = $19, content_time = $20, acquisition_date = $21, metadata = $22, bulk = $23
-			WHERE instance_pk = $24 AND sha256 = $25 AND sop_instance_uid = $1`, append(instanceValues(inst), pk, oldSHA)...)
-		if err != nil {
-			return storage.PutResult{}, err
-		}
-		if tag.RowsAffected() != 1 {
-			return storage.PutResult{}, errRetry
-		}
-		if err := recount(ctx, tx, existingStudyPK); err != nil { // the SOP class may have changed
-			return storage.PutResult{}, err
-		}
-		res := storage.PutResult{Stored: *inst, ReplacedSHA256: oldSHA}
-		if oldKey != inst.BlobKey {
-			res.ReplacedBlobKey = oldKey
-		}
-		return res, nil
-	case !errors.Is(err, pgx.ErrNoRows):
-		return storage.PutResult{}, err
-	}
+	return core.Put(ctx, putTx{tx}, inst, instanceValues(inst), replace, x.now())
+}
 
-	// New instance: upsert study and series (first writer's attributes
-	// win), then insert.
+// putTx writes the rows of a put the PostgreSQL way (sqlindex.Writer):
+// upserts that take the study row's lock first, arrays, the *_int,
+// *_words and *_phon columns.
+type putTx struct{ tx pgx.Tx }
+
+func (t putTx) Query(ctx context.Context, q string, args ...any) (sqlindex.Rows, error) {
+	rows, err := t.tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgRows{rows}, nil
+}
+
+// UpsertStudy: ON CONFLICT DO UPDATE also bumps the version, and so
+// takes the study row's lock (see PutInstance).
+func (t putTx) UpsertStudy(ctx context.Context, inst *storage.Instance, now time.Time) (pk, count int64, err error) {
 	s := &inst.Study
-	var studyPK, studyCount int64
-	err = tx.QueryRow(ctx, `INSERT INTO studies (study_uid,
+	err = t.tx.QueryRow(ctx, `INSERT INTO studies (study_uid,
 		patient_name, patient_name_key, patient_name_words, patient_name_phon,
 		patient_id, issuer_of_patient_id, patient_birth_date,
 		patient_sex, study_date, study_time, accession_number, study_id,
@@ -296,25 +254,22 @@ func (x *Index) put(ctx context.Context, tx pgx.Tx, inst *storage.Instance, repl
 		s.ReferringPhysicianName, storage.NameKey(s.ReferringPhysicianName),
 		nameWords(s.ReferringPhysicianName), storage.PhoneticKeys(s.ReferringPhysicianName),
 		s.StudyDescription, s.SpecificCharacterSet, s.TimezoneOffsetFromUTC, now.UnixNano(),
-	).Scan(&studyPK, &studyCount)
-	if err != nil {
-		return storage.PutResult{}, err
-	}
-	// A study row never stays without instances: a count of 0 is a study
-	// this transaction created (its attributes are final; a racing
-	// creator waits on its row lock and then sees the count), so its name
-	// words go in now (migration 00005).
-	if studyCount == 0 {
-		if err := insertNameWords(ctx, tx, studyPK, s); err != nil {
-			return storage.PutResult{}, err
-		}
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM metadata_cache WHERE study_uid = $1`, inst.StudyInstanceUID); err != nil {
-		return storage.PutResult{}, err
-	}
+	).Scan(&pk, &count)
+	return pk, count, err
+}
+
+func (t putTx) InsertNameWords(ctx context.Context, studyPK int64, s *storage.StudyAttrs) error {
+	return insertNameWords(ctx, t.tx, studyPK, s)
+}
+
+func (t putTx) DeleteCache(ctx context.Context, studyUID string) error {
+	_, err := t.tx.Exec(ctx, `DELETE FROM metadata_cache WHERE study_uid = $1`, studyUID)
+	return err
+}
+
+func (t putTx) UpsertSeries(ctx context.Context, studyPK int64, inst *storage.Instance) (pk, seriesStudyPK, count int64, err error) {
 	se := &inst.Series
-	var seriesPK, seriesStudyPK, seriesCount int64
-	err = tx.QueryRow(ctx, `INSERT INTO series (study_pk, series_uid,
+	err = t.tx.QueryRow(ctx, `INSERT INTO series (study_pk, series_uid,
 		modality, series_number, series_number_int, series_description, series_date, series_time,
 		body_part_examined, performed_procedure_step_start_date, performed_procedure_step_start_time,
 		scheduled_procedure_step_id, requested_procedure_id, institution_name, station_name, manufacturer)
@@ -325,15 +280,15 @@ func (x *Index) put(ctx context.Context, tx pgx.Tx, inst *storage.Instance, repl
 		se.Modality, se.SeriesNumber, isNumber(se.SeriesNumber), se.SeriesDescription, se.SeriesDate, se.SeriesTime,
 		se.BodyPartExamined, se.PerformedProcedureStepStartDate, se.PerformedProcedureStepStartTime,
 		se.ScheduledProcedureStepID, se.RequestedProcedureID, se.InstitutionName, se.StationName, se.Manufacturer,
-	).Scan(&seriesPK, &seriesStudyPK, &seriesCount)
-	if err != nil {
-		return storage.PutResult{}, err
-	}
-	if seriesStudyPK != studyPK {
-		return storage.PutResult{}, fmt.Errorf("%w: series %s belongs to another study", storage.ErrConflict, inst.SeriesInstanceUID)
-	}
-	var instPK int64
-	err = tx.QueryRow(ctx, `INSERT INTO instances (series_pk, study_pk, sop_instance_uid,
+	).Scan(&pk, &seriesStudyPK, &count)
+	return pk, seriesStudyPK, count, err
+}
+
+// InsertInstance: ON CONFLICT DO NOTHING, so that a put racing with
+// another of the same SOP Instance UID runs again and sees its row.
+func (t putTx) InsertInstance(ctx context.Context, seriesPK, studyPK int64, vals []any) (bool, error) {
+	var pk int64
+	err := t.tx.QueryRow(ctx, `INSERT INTO instances (series_pk, study_pk, sop_instance_uid,
 		sop_class_uid, transfer_syntax_uid, blob_key, size, sha256, created,
 		frames, encapsulated, deflated, big_endian, data_set_offset,
 		instance_number, instance_number_int, rows, columns, bits_allocated,
@@ -342,35 +297,51 @@ func (x *Index) put(ctx context.Context, tx pgx.Tx, inst *storage.Instance, repl
 		$13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
 		ON CONFLICT (sop_instance_uid) DO NOTHING
 		RETURNING instance_pk`,
-		append(instanceValues(inst), seriesPK, studyPK)...).Scan(&instPK)
+		append(vals[:len(vals):len(vals)], seriesPK, studyPK)...).Scan(&pk)
 	if errors.Is(err, pgx.ErrNoRows) {
-		// A concurrent put of the same SOP instance committed first.
-		return storage.PutResult{}, errRetry
+		return false, nil
 	}
+	return err == nil, err
+}
+
+func (t putTx) UpdateInstance(ctx context.Context, pk int64, oldSHA string, vals []any) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `UPDATE instances SET
+		sop_class_uid = $2, transfer_syntax_uid = $3, blob_key = $4, size = $5, sha256 = $6, created = $7,
+		frames = $8, encapsulated = $9, deflated = $10, big_endian = $11, data_set_offset = $12,
+		instance_number = $13, instance_number_int = $14, rows = $15, columns = $16, bits_allocated = $17,
+		number_of_frames = $18, content_date = $19, content_time = $20, acquisition_date = $21, metadata = $22, bulk = $23
+		WHERE instance_pk = $24 AND sha256 = $25 AND sop_instance_uid = $1`, append(vals[:len(vals):len(vals)], pk, oldSHA)...)
 	if err != nil {
-		return storage.PutResult{}, err
+		return false, err
 	}
-	// The computed attributes (migrations/00003_counts.sql). A series row
-	// never stays without instances: a count of 0 is a series this put
-	// created. ModalitiesInStudy changes only with a new series (a series
-	// keeps its first instance's modality), SOPClassesInStudy only with a
-	// class the study does not list yet; both are then recomputed from
-	// the rows, which include the new ones. This transaction holds the
-	// study row's lock since its upsert.
-	newSeries := 0
-	if seriesCount == 0 {
-		newSeries = 1
+	return tag.RowsAffected() == 1, nil
+}
+
+// Count maintains the computed attributes (migrations/00003_counts.sql).
+// ModalitiesInStudy changes only with a new series (a series keeps its
+// first instance's modality), SOPClassesInStudy only with a class the
+// study does not list yet; both are then recomputed from the rows,
+// which include the new ones. The transaction holds the study row's
+// lock since its upsert.
+func (t putTx) Count(ctx context.Context, seriesPK, studyPK int64, newSeries bool, sopClass string) error {
+	n := 0
+	if newSeries {
+		n = 1
 	}
-	if _, err := tx.Exec(ctx, `UPDATE series SET num_instances = num_instances + 1 WHERE series_pk = $1`, seriesPK); err != nil {
-		return storage.PutResult{}, err
+	if _, err := t.tx.Exec(ctx, `UPDATE series SET num_instances = num_instances + 1 WHERE series_pk = $1`, seriesPK); err != nil {
+		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE studies st SET num_instances = num_instances + 1, num_series = num_series + $1,
+	_, err := t.tx.Exec(ctx, `UPDATE studies st SET num_instances = num_instances + 1, num_series = num_series + $1,
 		modalities = CASE WHEN $1 = 0 THEN modalities ELSE `+modalitiesOf+` END,
 		sop_classes = CASE WHEN $2 = '' OR $2 = ANY(sop_classes) THEN sop_classes ELSE `+sopClassesOf+` END
-		WHERE study_pk = $3`, newSeries, inst.SOPClassUID, studyPK); err != nil {
-		return storage.PutResult{}, err
-	}
-	return storage.PutResult{Stored: *inst}, nil
+		WHERE study_pk = $3`, n, sopClass, studyPK)
+	return err
+}
+
+func (t putTx) Recount(ctx context.Context, studyPK int64) error { return recount(ctx, t.tx, studyPK) }
+
+func (t putTx) BumpVersion(ctx context.Context, studyPK int64, studyUID string, now time.Time) error {
+	return bumpVersion(ctx, t.tx, studyPK, studyUID, now)
 }
 
 // modalitiesOf and sopClassesOf compute studies.modalities and

@@ -66,6 +66,7 @@ type Core struct {
 	ListInstancesSQL string
 
 	searchInstanceOrder string
+	lookupSQL, byPKSQL  string
 }
 
 // InstanceFrom is the FROM clause of the instance columns.
@@ -78,7 +79,7 @@ func New(d Dialect) *Core {
 	tail := storage.StudyAttrColumns + `, ` + storage.SeriesAttrColumns
 	null := d.NullBytes()
 	sn, in := d.Int("se.series_number"), d.Int("i.instance_number")
-	return &Core{
+	c := &Core{
 		d:                   d,
 		InstanceCols:        storage.InstanceHeadColumns + `i.metadata, i.bulk, ` + tail,
 		LocateCols:          storage.InstanceHeadColumns + null + `, ` + null + `, ` + tail,
@@ -87,7 +88,11 @@ func New(d Dialect) *Core {
 		InstanceOrder:       `(` + in.Missing + `), ` + in.Value + `, i.sop_instance_uid`,
 		searchInstanceOrder: `(` + in.Missing + `), ` + in.Value + `, i.instance_pk`,
 		ListInstancesSQL:    Bind(d, storage.ListInstancesSQL("?", "?")),
+		lookupSQL: Bind(d, `SELECT i.instance_pk, st.study_uid, se.series_uid, i.sha256, i.blob_key, i.study_pk`+
+			InstanceFrom+` WHERE i.sop_instance_uid = ?`),
 	}
+	c.byPKSQL = Bind(d, `SELECT `+c.InstanceCols+InstanceFrom+` WHERE i.instance_pk = ?`)
+	return c
 }
 
 // prefixRange is "col starts with p" as a range an index serves (the

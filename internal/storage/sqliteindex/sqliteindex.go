@@ -231,6 +231,7 @@ func (x *Index) PutInstance(ctx context.Context, inst *storage.Instance, replace
 
 // Statements of put, prepared once on the write connection (Open).
 const (
+	// sqlLookup is the first statement of sqlindex's Put.
 	sqlLookup = `SELECT i.instance_pk, st.study_uid, se.series_uid, i.sha256, i.blob_key, i.study_pk` +
 		instanceFrom + ` WHERE i.sop_instance_uid = ?`
 	sqlInsertStudy = `INSERT INTO studies (study_uid,
@@ -321,110 +322,96 @@ func (x *Index) stmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
 // within tx, which the caller commits. It may run more than once for
 // the same request (writer.go) and changes neither inst nor vals.
 func (x *Index) put(ctx context.Context, tx *sql.Tx, inst *storage.Instance, vals []any, replace bool, now time.Time) (storage.PutResult, error) {
-	var (
-		pk                  int64
-		studyUID, seriesUID string
-		oldSHA, oldKey      string
-		existingStudyPK     int64
-	)
-	err := x.stmt(ctx, tx, sqlLookup).QueryRowContext(ctx, inst.SOPInstanceUID).
-		Scan(&pk, &studyUID, &seriesUID, &oldSHA, &oldKey, &existingStudyPK)
-	switch {
-	case err == nil:
-		if studyUID != inst.StudyInstanceUID || seriesUID != inst.SeriesInstanceUID {
-			return storage.PutResult{}, fmt.Errorf("%w: SOP instance already stored under study %s series %s",
-				storage.ErrConflict, studyUID, seriesUID)
-		}
-		if oldSHA == inst.SHA256 {
-			stored, err := scanInstance(tx.QueryRowContext(ctx, `SELECT `+instanceCols+instanceFrom+` WHERE i.instance_pk = ?`, pk))
-			if err != nil {
-				return storage.PutResult{}, err
-			}
-			return storage.PutResult{Stored: *stored, Duplicate: true}, nil
-		}
-		if !replace {
-			return storage.PutResult{}, fmt.Errorf("%w: SHA-256 %s differs from the stored %s", storage.ErrExists, inst.SHA256, oldSHA)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE instances SET
-			sop_class_uid = ?, transfer_syntax_uid = ?, blob_key = ?, size = ?, sha256 = ?, created = ?,
-			frames = ?, encapsulated = ?, deflated = ?, big_endian = ?, data_set_offset = ?,
-			instance_number = ?, rows = ?, columns = ?, bits_allocated = ?, number_of_frames = ?,
-			content_date = ?, content_time = ?, acquisition_date = ?, metadata = ?, bulk = ?
-			WHERE instance_pk = ?`, slices.Concat(vals[1:], []any{pk})...); err != nil {
-			return storage.PutResult{}, err
-		}
-		if err := bumpVersion(ctx, tx, existingStudyPK, inst.StudyInstanceUID, now); err != nil {
-			return storage.PutResult{}, err
-		}
-		if err := recount(ctx, tx, existingStudyPK); err != nil { // the SOP class may have changed
-			return storage.PutResult{}, err
-		}
-		res := storage.PutResult{Stored: *inst, ReplacedSHA256: oldSHA}
-		if oldKey != inst.BlobKey {
-			res.ReplacedBlobKey = oldKey
-		}
-		return res, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return storage.PutResult{}, err
-	}
+	return core.Put(ctx, putTx{x, tx}, inst, vals, replace, now)
+}
 
-	// New instance: upsert study and series (first writer's attributes
-	// win), then insert.
+// putTx writes the rows of a put the SQLite way (sqlindex.Writer), with
+// the statements prepared on the write connection.
+type putTx struct {
+	x  *Index
+	tx *sql.Tx
+}
+
+// exec runs q, as its prepared statement when it has one.
+func (t putTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if _, ok := t.x.stmts[q]; ok {
+		return t.x.stmt(ctx, t.tx, q).ExecContext(ctx, args...)
+	}
+	return t.tx.ExecContext(ctx, q, args...)
+}
+
+func (t putTx) Query(ctx context.Context, q string, args ...any) (sqlindex.Rows, error) {
+	if _, ok := t.x.stmts[q]; ok {
+		return t.x.stmt(ctx, t.tx, q).QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, q, args...)
+}
+
+func (t putTx) UpsertStudy(ctx context.Context, inst *storage.Instance, now time.Time) (pk, count int64, err error) {
 	s := &inst.Study
-	var studyPK, studyCount int64
-	err = x.stmt(ctx, tx, sqlInsertStudy).QueryRowContext(ctx,
+	err = t.x.stmt(ctx, t.tx, sqlInsertStudy).QueryRowContext(ctx,
 		inst.StudyInstanceUID,
 		s.PatientName, storage.NameKey(s.PatientName), s.PatientID, s.IssuerOfPatientID, s.PatientBirthDate,
 		s.PatientSex, s.StudyDate, s.StudyTime, s.AccessionNumber, s.StudyID,
 		s.ReferringPhysicianName, storage.NameKey(s.ReferringPhysicianName), phoneticColumn(s.ReferringPhysicianName), s.StudyDescription,
 		s.SpecificCharacterSet, s.TimezoneOffsetFromUTC, now.UnixNano(), now.UnixNano(),
-	).Scan(&studyPK, &studyCount)
-	if err != nil {
-		return storage.PutResult{}, err
-	}
-	// A study row never stays without instances: a count of 0 is a study
-	// this put created (its attributes are final), so its name words go
-	// in now (migration 00005).
-	if studyCount == 0 {
-		if err := x.insertNameWords(ctx, tx, studyPK, s); err != nil {
-			return storage.PutResult{}, err
-		}
-	}
-	if _, err := x.stmt(ctx, tx, sqlDeleteCache).ExecContext(ctx, inst.StudyInstanceUID); err != nil {
-		return storage.PutResult{}, err
-	}
+	).Scan(&pk, &count)
+	return pk, count, err
+}
+
+func (t putTx) InsertNameWords(ctx context.Context, studyPK int64, s *storage.StudyAttrs) error {
+	return t.x.insertNameWords(ctx, t.tx, studyPK, s)
+}
+
+func (t putTx) DeleteCache(ctx context.Context, studyUID string) error {
+	_, err := t.exec(ctx, sqlDeleteCache, studyUID)
+	return err
+}
+
+func (t putTx) UpsertSeries(ctx context.Context, studyPK int64, inst *storage.Instance) (pk, seriesStudyPK, count int64, err error) {
 	se := &inst.Series
-	var seriesPK, seriesStudyPK, seriesCount int64
-	err = x.stmt(ctx, tx, sqlInsertSeries).QueryRowContext(ctx,
+	err = t.x.stmt(ctx, t.tx, sqlInsertSeries).QueryRowContext(ctx,
 		studyPK, inst.SeriesInstanceUID,
 		se.Modality, se.SeriesNumber, se.SeriesDescription, se.SeriesDate, se.SeriesTime,
 		se.BodyPartExamined, se.PerformedProcedureStepStartDate, se.PerformedProcedureStepStartTime,
 		se.ScheduledProcedureStepID, se.RequestedProcedureID, se.InstitutionName, se.StationName, se.Manufacturer,
-	).Scan(&seriesPK, &seriesStudyPK, &seriesCount)
-	if err != nil {
-		return storage.PutResult{}, err
+	).Scan(&pk, &seriesStudyPK, &count)
+	return pk, seriesStudyPK, count, err
+}
+
+// InsertInstance: the single writer looked the UID up in this
+// transaction, so the insert never races.
+func (t putTx) InsertInstance(ctx context.Context, seriesPK, studyPK int64, vals []any) (bool, error) {
+	_, err := t.exec(ctx, sqlInsertInstance, slices.Concat([]any{seriesPK, studyPK}, vals)...)
+	return err == nil, err
+}
+
+func (t putTx) UpdateInstance(ctx context.Context, pk int64, _ string, vals []any) (bool, error) {
+	_, err := t.exec(ctx, `UPDATE instances SET
+		sop_class_uid = ?, transfer_syntax_uid = ?, blob_key = ?, size = ?, sha256 = ?, created = ?,
+		frames = ?, encapsulated = ?, deflated = ?, big_endian = ?, data_set_offset = ?,
+		instance_number = ?, rows = ?, columns = ?, bits_allocated = ?, number_of_frames = ?,
+		content_date = ?, content_time = ?, acquisition_date = ?, metadata = ?, bulk = ?
+		WHERE instance_pk = ?`, slices.Concat(vals[1:], []any{pk})...)
+	return err == nil, err
+}
+
+func (t putTx) Count(ctx context.Context, seriesPK, studyPK int64, newSeries bool, sopClass string) error {
+	n := 0
+	if newSeries {
+		n = 1
 	}
-	if seriesStudyPK != studyPK {
-		return storage.PutResult{}, fmt.Errorf("%w: series %s belongs to another study", storage.ErrConflict, inst.SeriesInstanceUID)
+	if _, err := t.exec(ctx, sqlCountSeries, seriesPK); err != nil {
+		return err
 	}
-	if _, err := x.stmt(ctx, tx, sqlInsertInstance).ExecContext(ctx,
-		slices.Concat([]any{seriesPK, studyPK}, vals)...); err != nil {
-		return storage.PutResult{}, err
-	}
-	// A series row never stays without instances: a count of 0 is a
-	// series this put created.
-	newSeries := 0
-	if seriesCount == 0 {
-		newSeries = 1
-	}
-	if _, err := x.stmt(ctx, tx, sqlCountSeries).ExecContext(ctx, seriesPK); err != nil {
-		return storage.PutResult{}, err
-	}
-	if _, err := x.stmt(ctx, tx, sqlCountStudy).ExecContext(ctx,
-		newSeries, newSeries, inst.SOPClassUID, inst.SOPClassUID, studyPK); err != nil {
-		return storage.PutResult{}, err
-	}
-	return storage.PutResult{Stored: *inst}, nil
+	_, err := t.exec(ctx, sqlCountStudy, n, n, sopClass, sopClass, studyPK)
+	return err
+}
+
+func (t putTx) Recount(ctx context.Context, studyPK int64) error { return recount(ctx, t.tx, studyPK) }
+
+func (t putTx) BumpVersion(ctx context.Context, studyPK int64, studyUID string, now time.Time) error {
+	return bumpVersion(ctx, t.tx, studyPK, studyUID, now)
 }
 
 // instanceValues lists sop_instance_uid .. bulk in column order.
