@@ -226,6 +226,11 @@ func (x *Index) put(ctx context.Context, tx pgx.Tx, inst *storage.Instance, repl
 // *_words and *_phon columns.
 type putTx struct{ tx pgx.Tx }
 
+func (t putTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := t.tx.Exec(ctx, q, args...)
+	return tag.RowsAffected(), err
+}
+
 func (t putTx) Query(ctx context.Context, q string, args ...any) (sqlindex.Rows, error) {
 	rows, err := t.tx.Query(ctx, q, args...)
 	if err != nil {
@@ -467,24 +472,7 @@ func (x *Index) Delete(ctx context.Context, study, series, sop string) ([]string
 		}
 		now := x.now()
 		for _, s := range studies {
-			if _, err := tx.Exec(ctx, `DELETE FROM series se WHERE se.study_pk = $1
-				AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.series_pk = se.series_pk)`, s.pk); err != nil {
-				return err
-			}
-			tag, err := tx.Exec(ctx, `DELETE FROM studies st WHERE st.study_pk = $1
-				AND NOT EXISTS (SELECT 1 FROM series se WHERE se.study_pk = st.study_pk)`, s.pk)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 0 {
-				err = bumpVersion(ctx, tx, s.pk, s.uid, now)
-				if err == nil {
-					err = recount(ctx, tx, s.pk)
-				}
-			} else {
-				_, err = tx.Exec(ctx, `DELETE FROM metadata_cache WHERE study_uid = $1`, s.uid)
-			}
-			if err != nil {
+			if err := core.Tidy(ctx, putTx{tx}, s.pk, s.uid, now); err != nil {
 				return err
 			}
 		}

@@ -67,6 +67,8 @@ type Core struct {
 
 	searchInstanceOrder string
 	lookupSQL, byPKSQL  string
+
+	deleteEmptySeriesSQL, deleteEmptyStudySQL string
 }
 
 // InstanceFrom is the FROM clause of the instance columns.
@@ -92,6 +94,10 @@ func New(d Dialect) *Core {
 			InstanceFrom+` WHERE i.sop_instance_uid = ?`),
 	}
 	c.byPKSQL = Bind(d, `SELECT `+c.InstanceCols+InstanceFrom+` WHERE i.instance_pk = ?`)
+	c.deleteEmptySeriesSQL = Bind(d, `DELETE FROM series WHERE study_pk = ?
+		AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.series_pk = series.series_pk)`)
+	c.deleteEmptyStudySQL = Bind(d, `DELETE FROM studies WHERE study_pk = ?
+		AND NOT EXISTS (SELECT 1 FROM series se WHERE se.study_pk = studies.study_pk)`)
 	return c
 }
 

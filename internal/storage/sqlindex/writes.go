@@ -17,6 +17,8 @@ var ErrRetry = errors.New("concurrent change, retry")
 // Tx is the part of a backend's write transaction the core uses.
 type Tx interface {
 	Query(ctx context.Context, sql string, args ...any) (Rows, error)
+	// Exec runs a statement and returns the number of rows it changed.
+	Exec(ctx context.Context, sql string, args ...any) (int64, error)
 }
 
 // Writer is a backend's write transaction (Tx) with what it writes its
@@ -161,4 +163,26 @@ func (c *Core) Put(ctx context.Context, w Writer, inst *storage.Instance, vals [
 		return storage.PutResult{}, err
 	}
 	return storage.PutResult{Stored: *inst}, nil
+}
+
+// Tidy ends a delete in one study (storage.Index.Delete), once the
+// instance rows are gone: it removes the study's series left without
+// instances, then the study if it has no series left (and its cached
+// documents); a study that stays gets a new version and its computed
+// attributes recounted.
+func (c *Core) Tidy(ctx context.Context, w Writer, studyPK int64, studyUID string, now time.Time) error {
+	if _, err := w.Exec(ctx, c.deleteEmptySeriesSQL, studyPK); err != nil {
+		return err
+	}
+	n, err := w.Exec(ctx, c.deleteEmptyStudySQL, studyPK)
+	if err != nil {
+		return err
+	}
+	if n != 0 {
+		return w.DeleteCache(ctx, studyUID)
+	}
+	if err := w.BumpVersion(ctx, studyPK, studyUID, now); err != nil {
+		return err
+	}
+	return w.Recount(ctx, studyPK)
 }

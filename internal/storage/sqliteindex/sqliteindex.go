@@ -325,8 +325,8 @@ func (x *Index) put(ctx context.Context, tx *sql.Tx, inst *storage.Instance, val
 	return core.Put(ctx, putTx{x, tx}, inst, vals, replace, now)
 }
 
-// putTx writes the rows of a put the SQLite way (sqlindex.Writer), with
-// the statements prepared on the write connection.
+// putTx writes the rows of a put or a delete the SQLite way
+// (sqlindex.Writer), with the statements prepared on the write connection.
 type putTx struct {
 	x  *Index
 	tx *sql.Tx
@@ -338,6 +338,14 @@ func (t putTx) exec(ctx context.Context, q string, args ...any) (sql.Result, err
 		return t.x.stmt(ctx, t.tx, q).ExecContext(ctx, args...)
 	}
 	return t.tx.ExecContext(ctx, q, args...)
+}
+
+func (t putTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := t.exec(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 func (t putTx) Query(ctx context.Context, q string, args ...any) (sqlindex.Rows, error) {
@@ -601,24 +609,7 @@ func (x *Index) delete(ctx context.Context, tx *sql.Tx, study, series, sop strin
 	}
 	now := x.now()
 	for studyPK, uid := range studies {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM series WHERE study_pk = ?
-			AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.series_pk = series.series_pk)`, studyPK); err != nil {
-			return nil, err
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM studies WHERE study_pk = ?
-			AND NOT EXISTS (SELECT 1 FROM series se WHERE se.study_pk = studies.study_pk)`, studyPK)
-		if err != nil {
-			return nil, err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			err = bumpVersion(ctx, tx, studyPK, uid, now)
-			if err == nil {
-				err = recount(ctx, tx, studyPK)
-			}
-		} else {
-			_, err = tx.ExecContext(ctx, `DELETE FROM metadata_cache WHERE study_uid = ?`, uid)
-		}
-		if err != nil {
+		if err := core.Tidy(ctx, putTx{x, tx}, studyPK, uid, now); err != nil {
 			return nil, err
 		}
 	}
