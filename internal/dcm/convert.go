@@ -46,7 +46,8 @@ func ToExplicitLE(w io.Writer, r io.Reader) error {
 		s.inflate()
 	}
 	c := &converter{s: s, w: bw, top: &Dataset{}}
-	if err := c.dataset(ts.sx, -1, 0); err != nil {
+	c.wk.init(s, ts.sx, c.top, 0, false)
+	if err := c.dataset(); err != nil {
 		return err
 	}
 	if err := s.drain(); err != nil {
@@ -117,72 +118,55 @@ type converter struct {
 	top *Dataset // BitsAllocated, PixelRepresentation for implicit VRs
 	hdr []byte
 	buf []byte
+	wk  walker
 }
 
-func (c *converter) dataset(sx syntax, end int64, depth int) error {
-	s := c.s
-	top := depth == 0
+// dataset converts the data set c.wk walks, to its end.
+func (c *converter) dataset() error {
 	for {
-		if end >= 0 {
-			if s.pos == end {
-				return nil
-			}
-			if s.pos > end {
-				return invalidf("element overruns its item at offset %d", s.pos)
-			}
-		}
-		h, err := s.readHeader(sx)
-		if err == io.EOF {
-			if top {
-				return nil
-			}
-			// Inside an item: the input ended before its delimiter.
-			return s.ioErr(io.ErrUnexpectedEOF)
-		}
+		ev, err := c.wk.next()
 		if err != nil {
 			return err
 		}
-		switch h.tag {
-		case tagItemDelimitation:
-			if !top && end < 0 {
-				return nil
-			}
-			return invalidf("unexpected item delimiter at offset %d", h.off)
-		case tagSequenceDelimitation, tagItem:
-			return invalidf("unexpected item tag %08X at offset %d", uint32(h.tag), h.off)
-		case 0:
-			if top && h.length == 0 {
-				return nil
-			}
+		if ev.kind == walkEnd {
+			return nil
 		}
-		vr := h.vr
-		if vr == "" {
-			vr = implicitVR(h.tag, c.top)
-		}
-		if err := c.element(h, vr, sx, depth); err != nil {
+		if err := c.event(ev); err != nil {
 			return err
 		}
 	}
 }
 
-func (c *converter) element(h elemHeader, vr string, sx syntax, depth int) error {
-	if h.length == undefinedLength {
-		switch {
-		case h.tag == tagPixelData:
-			return fmt.Errorf("%w: encapsulated pixel data in transfer syntax without compression", ErrUnsupported)
-		case vr == "UN":
-			return c.sequence(h.tag, implicitLE, h.length, depth)
-		case vr == "SQ" || !sx.explicit:
-			return c.sequence(h.tag, sx, h.length, depth)
-		}
-		return invalidf("undefined length for VR %s, tag %08X at offset %d", vr, uint32(h.tag), h.off)
+// event writes what one step of the walk stands for in explicit VR
+// little endian: sequences and items with undefined lengths.
+func (c *converter) event(ev *walkEvent) error {
+	switch ev.kind {
+	case walkValue:
+		return c.element(ev)
+	case walkEncapsulated:
+		return fmt.Errorf("%w: encapsulated pixel data in transfer syntax without compression", ErrUnsupported)
+	case walkSequence:
+		c.hdr = appendHeaderLE(c.hdr[:0], ev.tag, "SQ", undefinedLength)
+	case walkItem:
+		c.hdr = appendItemLE(c.hdr[:0], tagItem, undefinedLength)
+	case walkItemEnd:
+		c.hdr = appendItemLE(c.hdr[:0], tagItemDelimitation, 0)
+	case walkSequenceEnd:
+		c.hdr = appendItemLE(c.hdr[:0], tagSequenceDelimitation, 0)
+	default:
+		return fmt.Errorf("dcm: converter: unexpected walk event %d", ev.kind)
 	}
-	if vr == "SQ" {
-		return c.sequence(h.tag, sx, h.length, depth)
-	}
+	_, err := c.w.Write(c.hdr)
+	return err
+}
+
+// element copies a defined-length value in chunks, swapping big endian
+// values; group lengths are dropped (the walker skips their values).
+func (c *converter) element(ev *walkEvent) error {
+	h, vr := ev.elemHeader, ev.vr
 	n := int64(h.length)
 	if h.tag.Element() == 0 {
-		return c.s.skip(n) // group length: dropped
+		return nil // group length: dropped
 	}
 	if !longVR(vr) && n > 0xFFFF {
 		vr = "UN"
@@ -192,10 +176,10 @@ func (c *converter) element(h elemHeader, vr string, sx syntax, depth int) error
 		return err
 	}
 	unit := 1
-	if sx.big {
+	if ev.sx.big {
 		unit = swapUnit(vr)
 	}
-	keep := depth == 0 && (h.tag == tagBitsAllocated || h.tag == tagPixelRepresentation)
+	keep := ev.depth == 0 && (h.tag == tagBitsAllocated || h.tag == tagPixelRepresentation)
 	if c.buf == nil {
 		c.buf = make([]byte, readChunk)
 	}
@@ -216,64 +200,4 @@ func (c *converter) element(h elemHeader, vr string, sx syntax, depth int) error
 		n -= k
 	}
 	return nil
-}
-
-func (c *converter) sequence(t Tag, sx syntax, length uint32, depth int) error {
-	if depth >= maxDepth {
-		return invalidf("sequences nested deeper than %d", maxDepth)
-	}
-	s := c.s
-	c.hdr = appendHeaderLE(c.hdr[:0], t, "SQ", undefinedLength)
-	if _, err := c.w.Write(c.hdr); err != nil {
-		return err
-	}
-	end := int64(-1)
-	if length != undefinedLength {
-		end = s.pos + int64(length)
-	}
-	for {
-		if end >= 0 && s.pos >= end {
-			if s.pos > end {
-				return invalidf("item overruns its sequence at offset %d", s.pos)
-			}
-			break
-		}
-		h, err := s.readHeader(implicitOf(sx))
-		if err == io.EOF {
-			return s.ioErr(io.ErrUnexpectedEOF)
-		}
-		if err != nil {
-			return err
-		}
-		if h.tag == tagSequenceDelimitation {
-			if end >= 0 {
-				return invalidf("sequence delimiter in a defined-length sequence at offset %d", h.off)
-			}
-			break
-		}
-		if h.tag != tagItem {
-			return invalidf("unexpected tag %08X in sequence at offset %d", uint32(h.tag), h.off)
-		}
-		iend := int64(-1)
-		if h.length != undefinedLength {
-			iend = s.pos + int64(h.length)
-			if end >= 0 && iend > end {
-				return invalidf("item length exceeds its sequence at offset %d", h.off)
-			}
-		}
-		c.hdr = appendItemLE(c.hdr[:0], tagItem, undefinedLength)
-		if _, err := c.w.Write(c.hdr); err != nil {
-			return err
-		}
-		if err := c.dataset(sx, iend, depth+1); err != nil {
-			return err
-		}
-		c.hdr = appendItemLE(c.hdr[:0], tagItemDelimitation, 0)
-		if _, err := c.w.Write(c.hdr); err != nil {
-			return err
-		}
-	}
-	c.hdr = appendItemLE(c.hdr[:0], tagSequenceDelimitation, 0)
-	_, err := c.w.Write(c.hdr)
-	return err
 }

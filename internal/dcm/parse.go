@@ -3,7 +3,6 @@ package dcm
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"io"
 	"strings"
 )
@@ -119,6 +118,7 @@ type parser struct {
 	ts     tsInfo
 	h      *Header
 	budget int64
+	w      walker
 	// top-level pixel data
 	bot   []uint32
 	frags []fragment
@@ -201,7 +201,7 @@ func (p *parser) parse() (*Header, error) {
 		p.s.inflate()
 	}
 	h.Dataset = &Dataset{}
-	if err := p.readDataset(h.Dataset, p.ts.sx, -1, 0, ""); err != nil {
+	if err := p.readDataset(p.ts.sx); err != nil {
 		return nil, err
 	}
 	if err := p.s.drain(); err != nil {
@@ -290,152 +290,75 @@ func implicitVR(t Tag, top *Dataset) string {
 	return info.VRs[0]
 }
 
-// errItemEnd reports an item delimitation item ending an undefined-length item.
-var errItemEnd = errors.New("item end")
-
-// readDataset reads elements into ds until end (an absolute offset), or
-// an item delimiter (end < 0 inside an item), or EOF (top level).
-func (p *parser) readDataset(ds *Dataset, sx syntax, end int64, depth int, path string) error {
-	s := p.s
-	top := depth == 0
+// readDataset reads the data set into p.h.Dataset, building the tree
+// of sequences and items the walker reports.
+func (p *parser) readDataset(sx syntax) error {
+	w := &p.w
+	w.init(p.s, sx, p.h.Dataset, p.budget, true)
+	defer func() { p.budget = w.budget }()
+	ds := p.h.Dataset
+	var outerBuf [8]*Dataset
+	var seqsBuf [8]*Element
+	outer := outerBuf[:0] // the data sets around ds
+	seqs := seqsBuf[:0]   // the sequences open around ds
 	for {
-		if end >= 0 {
-			if s.pos == end {
-				return nil
-			}
-			if s.pos > end {
-				return invalidf("element overruns its item at offset %d", s.pos)
-			}
-		}
-		h, err := s.readHeader(sx)
-		if err == io.EOF {
-			if top {
-				return nil
-			}
-			// Inside an item: the input ended before its delimiter.
-			return s.ioErr(io.ErrUnexpectedEOF)
-		}
+		ev, err := w.next()
 		if err != nil {
 			return err
 		}
-		switch h.tag {
-		case tagItemDelimitation:
-			if !top && end < 0 {
-				return nil
+		switch ev.kind {
+		case walkEnd:
+			return nil
+		case walkValue:
+			e := &Element{Tag: ev.tag, VR: ev.vr}
+			ds.Elements = append(ds.Elements, e)
+			if err := p.readValue(w, e, ev); err != nil {
+				return err
 			}
-			return invalidf("unexpected item delimiter at offset %d", h.off)
-		case tagSequenceDelimitation, tagItem:
-			return invalidf("unexpected item tag %08X at offset %d", uint32(h.tag), h.off)
-		case 0:
-			if top && h.length == 0 {
-				return nil // zero padding after the data set; drained by the caller
+		case walkSequence:
+			e := &Element{Tag: ev.tag, VR: ev.vr}
+			ds.Elements = append(ds.Elements, e)
+			seqs = append(seqs, e)
+		case walkItem:
+			item := &Dataset{}
+			seq := seqs[len(seqs)-1]
+			seq.Items = append(seq.Items, item)
+			outer = append(outer, ds)
+			ds = item
+		case walkItemEnd:
+			ds = outer[len(outer)-1]
+			outer = outer[:len(outer)-1]
+		case walkSequenceEnd:
+			seqs = seqs[:len(seqs)-1]
+		case walkEncapsulated:
+			e := &Element{Tag: ev.tag, VR: ev.vr}
+			ds.Elements = append(ds.Elements, e)
+			if err := p.readEncapsulated(w, e, ev.depth == 0); err != nil {
+				return err
 			}
-		}
-		if err := charge(&p.budget, 0); err != nil {
-			return err
-		}
-		e := &Element{Tag: h.tag, VR: h.vr}
-		if e.VR == "" {
-			e.VR = implicitVR(h.tag, p.h.Dataset)
-		}
-		ds.Elements = append(ds.Elements, e)
-		if err := p.readValue(e, h, sx, depth, path); err != nil {
-			return err
 		}
 	}
 }
 
-func (p *parser) readValue(e *Element, h elemHeader, sx syntax, depth int, path string) error {
-	s := p.s
-	if h.length == undefinedLength {
-		switch {
-		case h.tag == tagPixelData:
-			return p.readEncapsulated(e, sx, depth == 0)
-		case e.VR == "UN":
-			// PS3.5 6.2.2: UN with undefined length is a sequence in implicit VR LE.
-			e.VR = "SQ"
-			return p.readSequence(e, implicitLE, h.length, depth, path)
-		case e.VR == "SQ" || !sx.explicit:
-			e.VR = "SQ"
-			return p.readSequence(e, sx, h.length, depth, path)
-		}
-		return invalidf("undefined length for VR %s, tag %08X at offset %d", e.VR, uint32(h.tag), h.off)
-	}
-	if e.VR == "SQ" {
-		return p.readSequence(e, sx, h.length, depth, path)
-	}
-	n := int64(h.length)
-	bulk := h.tag == tagPixelData || binaryVR(e.VR) && n > BulkThreshold &&
-		h.tag != tagExtendedOffsetTable && h.tag != tagExtendedOffsetTableLengths
+// readValue keeps a defined-length value, or its span when it is bulk
+// data (left to the walker to skip).
+func (p *parser) readValue(w *walker, e *Element, ev *walkEvent) error {
+	n := int64(ev.length)
+	bulk := ev.tag == tagPixelData || binaryVR(e.VR) && n > BulkThreshold &&
+		ev.tag != tagExtendedOffsetTable && ev.tag != tagExtendedOffsetTableLengths
 	if bulk {
-		e.Bulk = &Span{Offset: s.pos, Length: n}
-		return s.skip(n)
+		e.Bulk = &Span{Offset: p.s.pos, Length: n}
+		return nil
 	}
-	if err := charge(&p.budget, n); err != nil {
-		return err
-	}
-	v, err := s.readValue(n)
+	v, err := w.value()
 	if err != nil {
 		return err
 	}
-	if sx.big {
+	if ev.sx.big {
 		swapBytes(v, swapUnit(e.VR))
 	}
 	e.Value = v
 	return nil
-}
-
-func (p *parser) readSequence(e *Element, sx syntax, length uint32, depth int, path string) error {
-	if depth >= maxDepth {
-		return invalidf("sequences nested deeper than %d", maxDepth)
-	}
-	s := p.s
-	end := int64(-1)
-	if length != undefinedLength {
-		end = s.pos + int64(length)
-	}
-	for {
-		if end >= 0 {
-			if s.pos == end {
-				return nil
-			}
-			if s.pos > end {
-				return invalidf("item overruns its sequence at offset %d", s.pos)
-			}
-		}
-		h, err := s.readHeader(implicitOf(sx))
-		if err == io.EOF {
-			return s.ioErr(io.ErrUnexpectedEOF)
-		}
-		if err != nil {
-			return err
-		}
-		switch h.tag {
-		case tagSequenceDelimitation:
-			if end < 0 {
-				return nil
-			}
-			return invalidf("sequence delimiter in a defined-length sequence at offset %d", h.off)
-		case tagItem:
-		default:
-			return invalidf("unexpected tag %08X in sequence at offset %d", uint32(h.tag), h.off)
-		}
-		if err := charge(&p.budget, 0); err != nil {
-			return err
-		}
-		item := &Dataset{}
-		e.Items = append(e.Items, item)
-		iend := int64(-1)
-		if h.length != undefinedLength {
-			iend = s.pos + int64(h.length)
-			if end >= 0 && iend > end {
-				return invalidf("item length exceeds its sequence at offset %d", h.off)
-			}
-		}
-		if err := p.readDataset(item, sx, iend, depth+1, path); err != nil {
-			return err
-		}
-	}
 }
 
 // implicitOf is sx for reading item headers (which never carry a VR).
@@ -445,62 +368,44 @@ func implicitOf(sx syntax) syntax { return syntax{big: sx.big} }
 // top-level PixelData keeps its fragment table; Element.Bulk spans the
 // whole value (all items with their headers, without the sequence
 // delimiter).
-func (p *parser) readEncapsulated(e *Element, sx syntax, top bool) error {
+func (p *parser) readEncapsulated(w *walker, e *Element, top bool) error {
 	s := p.s
 	start := s.pos
 	var base int64
 	first := true
 	for {
-		h, err := s.readHeader(implicitOf(sx))
-		if err == io.EOF {
-			return s.ioErr(io.ErrUnexpectedEOF)
-		}
+		ev, err := w.next()
 		if err != nil {
 			return err
 		}
-		if h.tag == tagSequenceDelimitation {
-			e.Bulk = &Span{Offset: start, Length: h.off - start}
+		if ev.kind == walkFragmentsEnd {
+			e.Bulk = &Span{Offset: start, Length: ev.off - start}
 			if top {
 				p.h.Encapsulated = true
 			}
 			return nil
 		}
-		if h.tag != tagItem || h.length == undefinedLength {
-			return invalidf("bad pixel data item %08X at offset %d", uint32(h.tag), h.off)
-		}
-		n := int64(h.length)
+		n := int64(ev.length)
 		if first {
 			first = false
 			base = s.pos + n
 			if !top || n == 0 {
-				if err := s.skip(n); err != nil {
-					return err
-				}
 				continue
 			}
-			if err := charge(&p.budget, n); err != nil {
-				return err
-			}
-			v, err := s.readValue(n)
+			v, err := w.value()
 			if err != nil {
 				return err
 			}
 			p.bot = make([]uint32, len(v)/4)
 			for i := range p.bot {
-				p.bot[i] = sx.u32(v[4*i:])
+				p.bot[i] = ev.sx.u32(v[4*i:])
 			}
 			continue
 		}
 		if !top {
-			if err := s.skip(n); err != nil {
-				return err
-			}
 			continue
 		}
-		if len(p.frags) >= maxFragments {
-			return invalidf("more than %d pixel data fragments", maxFragments)
-		}
-		f := fragment{rel: h.off - base, span: Span{Offset: s.pos, Length: n}}
+		f := fragment{rel: ev.off - base, span: Span{Offset: s.pos, Length: n}}
 		if n >= 2 {
 			b, err := s.br.Peek(2)
 			if err != nil {
@@ -509,8 +414,5 @@ func (p *parser) readEncapsulated(e *Element, sx syntax, top bool) error {
 			f.start = b[0] == 0xFF && (b[1] == 0xD8 || b[1] == 0x4F)
 		}
 		p.frags = append(p.frags, f)
-		if err := s.skip(n); err != nil {
-			return err
-		}
 	}
 }

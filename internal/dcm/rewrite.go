@@ -97,33 +97,31 @@ func (c *converter) rewriteTop(sx syntax, rw Rewrite) error {
 		}
 		return nil
 	}
-	s := c.s
+	wk := &c.wk
+	wk.init(c.s, sx, c.top, 0, false)
 	pixelDone := false
 	for {
-		h, err := s.readHeader(sx)
-		if err == io.EOF {
-			break
-		}
+		ev, err := wk.next()
 		if err != nil {
 			return err
 		}
-		if h.tag == tagItemDelimitation || h.tag == tagSequenceDelimitation || h.tag == tagItem {
-			return invalidf("unexpected item tag %08X at offset %d", uint32(h.tag), h.off)
-		}
-		if h.tag == 0 && h.length == 0 {
+		if ev.kind == walkEnd {
 			break
 		}
-		if err := flush(h.tag, false); err != nil {
+		if ev.depth > 0 || ev.kind != walkValue && ev.kind != walkSequence && ev.kind != walkEncapsulated {
+			// Inside a top-level sequence: converted as it is.
+			if err := c.event(ev); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := flush(ev.tag, false); err != nil {
 			return err
 		}
-		vr := h.vr
-		if vr == "" {
-			vr = implicitVR(h.tag, c.top)
-		}
-		replaced := next < len(sets) && sets[next].tag == h.tag
+		replaced := next < len(sets) && sets[next].tag == ev.tag
 		switch {
-		case h.tag == tagPixelData && rw.PixelData != nil:
-			if err := c.skipValue(h, vr, sx); err != nil {
+		case ev.tag == tagPixelData && rw.PixelData != nil:
+			if err := wk.skip(ev); err != nil {
 				return err
 			}
 			c.hdr = appendHeaderLE(c.hdr[:0], tagPixelData, rw.PixelDataVR, rw.PixelDataLength)
@@ -138,14 +136,14 @@ func (c *converter) rewriteTop(sx syntax, rw Rewrite) error {
 				return fmt.Errorf("dcm: Rewrite.PixelData wrote %d bytes, promised %d", cw.n, rw.PixelDataLength)
 			}
 			pixelDone = true
-		case h.tag == tagPixelData && h.length == undefinedLength:
+		case ev.kind == walkEncapsulated:
 			return fmt.Errorf("%w: encapsulated pixel data needs Rewrite.PixelData", ErrUnsupported)
-		case replaced || deleted[h.tag]:
-			if err := c.skipValue(h, vr, sx); err != nil {
+		case replaced || deleted[ev.tag]:
+			if err := wk.skip(ev); err != nil {
 				return err
 			}
 		default:
-			if err := c.element(h, vr, sx, 0); err != nil {
+			if err := c.event(ev); err != nil {
 				return err
 			}
 		}
@@ -176,53 +174,6 @@ func (c *converter) writeValue(t Tag, v Value) error {
 	}
 	_, err := c.w.Write(b)
 	return err
-}
-
-// skipValue skips the value of an element whose header was read: a
-// defined length, an encapsulated or undefined-length sequence.
-func (c *converter) skipValue(h elemHeader, vr string, sx syntax) error {
-	if h.length != undefinedLength && vr != "SQ" {
-		return c.s.skip(int64(h.length))
-	}
-	// A sequence (or encapsulated pixel data): copy it to nowhere.
-	saved := c.w
-	c.w = bufio.NewWriterSize(io.Discard, 512)
-	defer func() { c.w = saved }()
-	if h.tag == tagPixelData {
-		return c.skipFragments(sx)
-	}
-	return c.sequence(h.tag, sx, h.length, 0)
-}
-
-// skipFragments skips the items of encapsulated pixel data up to the
-// sequence delimiter.
-func (c *converter) skipFragments(sx syntax) error {
-	s := c.s
-	for n := 0; ; n++ {
-		if n > maxFragments+1 {
-			return invalidf("more than %d fragments", maxFragments)
-		}
-		h, err := s.readHeader(implicitOf(sx))
-		if err == io.EOF {
-			return s.ioErr(io.ErrUnexpectedEOF)
-		}
-		if err != nil {
-			return err
-		}
-		switch h.tag {
-		case tagSequenceDelimitation:
-			return nil
-		case tagItem:
-			if h.length == undefinedLength {
-				return invalidf("fragment of undefined length at offset %d", h.off)
-			}
-			if err := s.skip(int64(h.length)); err != nil {
-				return err
-			}
-		default:
-			return invalidf("unexpected tag %08X in encapsulated pixel data at offset %d", uint32(h.tag), h.off)
-		}
-	}
 }
 
 type countWriter struct {

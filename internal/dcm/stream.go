@@ -187,35 +187,43 @@ type elemHeader struct {
 // readHeader reads the next element header. It returns io.EOF, unwrapped,
 // when the input ends cleanly before the first byte.
 func (s *stream) readHeader(sx syntax) (elemHeader, error) {
-	h := elemHeader{off: s.pos}
+	var h elemHeader
+	err := s.readHeaderTo(&h, sx)
+	return h, err
+}
+
+// readHeaderTo is readHeader into *h, which the walker keeps in its
+// event rather than copying it there.
+func (s *stream) readHeaderTo(h *elemHeader, sx syntax) error {
+	*h = elemHeader{off: s.pos}
 	b := s.buf[:8]
 	n, err := io.ReadFull(s.br, b)
 	s.pos += int64(n)
 	if n == 0 && err == io.EOF {
-		return h, io.EOF
+		return io.EOF
 	}
 	if err != nil {
-		return h, s.ioErr(err)
+		return s.ioErr(err)
 	}
 	h.tag = Tag(uint32(sx.u16(b[0:]))<<16 | uint32(sx.u16(b[2:])))
 	if !sx.explicit || h.tag.Group() == 0xFFFE {
 		h.length = sx.u32(b[4:])
-		return h, nil
+		return nil
 	}
 	vr := vrString(b[4], b[5])
 	if vr == "" {
-		return h, invalidf("bad VR %q for tag %08X at offset %d", b[4:6], uint32(h.tag), h.off)
+		return invalidf("bad VR %q for tag %08X at offset %d", b[4:6], uint32(h.tag), h.off)
 	}
 	h.vr = vr
 	if longVR(vr) {
 		if err := s.read(s.buf[8:12]); err != nil {
-			return h, err
+			return err
 		}
 		h.length = sx.u32(s.buf[8:12])
 	} else {
 		h.length = uint32(sx.u16(b[6:]))
 	}
-	return h, nil
+	return nil
 }
 
 // vrString returns the interned VR for two bytes, or "" if unknown.
