@@ -8,10 +8,11 @@ import (
 // JPEG sequential DCT, Huffman coded (ITU T.81 processes 1, 2 and 4:
 // SOF0/SOF1), at 8- or 12-bit precision, written here for the 12-bit
 // streams of JPEG Extended (1.2.840.10008.1.2.4.51) that Go's image/jpeg
-// refuses. It reuses the Huffman tables and bit reader of the lossless
-// decoder (jpegll.go). Chosen over cgo to dcmtk's libijg12 because that
-// library ships without its headers in libdcmtk-dev (only dcmtk's C++
-// wrapper classes), and a sequential DCT decoder is small; exactness is
+// refuses. It shares the marker reader (jpegmarker.go) with the lossless
+// decoder and reuses that decoder's Huffman tables and bit reader
+// (jpegll.go). Chosen over cgo to dcmtk's libijg12 because that library
+// ships without its headers in libdcmtk-dev (only dcmtk's C++ wrapper
+// classes), and a sequential DCT decoder is small; exactness is
 // not required for a lossy syntax (the IDCT here is floating point,
 // within ±1 of libjpeg's integer IDCT). Progressive (SOF2) and
 // arithmetic-coded streams stay ErrUnsupported.
@@ -52,8 +53,9 @@ type dctComponent struct {
 const maxDCTPixels = 1 << 28
 
 func decodeJPEGDCT(frame []byte, info PixelInfo) (*Pixels, error) {
-	if len(frame) < 4 || frame[0] != 0xFF || frame[1] != 0xD8 {
-		return nil, fmt.Errorf("%w: JPEG stream does not start with SOI", ErrCorrupt)
+	mr, err := newMarkerReader(frame)
+	if err != nil {
+		return nil, err
 	}
 	var (
 		qt         [4][64]int32
@@ -67,34 +69,14 @@ func decodeJPEGDCT(frame []byte, info PixelInfo) (*Pixels, error) {
 		scans      int
 		adobe      = -1 // Adobe APP14 transform flag
 	)
-	pos := 2
-	for seg := 0; seg < maxMarkerSegments; seg++ {
-		for pos < len(frame) && frame[pos] != 0xFF {
-			pos++
+	for {
+		m, body, ok, err := mr.next()
+		if err != nil {
+			return nil, err
 		}
-		for pos < len(frame) && frame[pos] == 0xFF {
-			pos++
-		}
-		if pos >= len(frame) {
+		if !ok {
 			break
 		}
-		m := frame[pos]
-		pos++
-		if m == 0xD9 {
-			break
-		}
-		if m >= 0xD0 && m <= 0xD7 || m == 0x01 {
-			continue
-		}
-		if pos+2 > len(frame) {
-			return nil, fmt.Errorf("%w: JPEG marker segment truncated", ErrCorrupt)
-		}
-		l := int(frame[pos])<<8 | int(frame[pos+1])
-		if l < 2 || pos+l > len(frame) {
-			return nil, fmt.Errorf("%w: JPEG marker FF%02X length %d past the end", ErrCorrupt, m, l)
-		}
-		body := frame[pos+2 : pos+l]
-		pos += l
 		switch {
 		case m == 0xC0 || m == 0xC1:
 			if comps != nil {
@@ -179,11 +161,11 @@ func decodeJPEGDCT(frame []byte, info PixelInfo) (*Pixels, error) {
 					return nil, fmt.Errorf("%w: JPEG quantisation table %d not defined", ErrCorrupt, c.tq)
 				}
 			}
-			n, err := decodeDCTScan(frame[pos:], body, comps, &qt, &dc, &ac, precision, hmax, vmax, w, h, ri)
+			n, err := decodeDCTScan(mr.scanData(), body, comps, &qt, &dc, &ac, precision, hmax, vmax, w, h, ri)
 			if err != nil {
 				return nil, err
 			}
-			pos += n
+			mr.consume(n)
 			scans++
 		case m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE:
 			return nil, fmt.Errorf("%w: progressive JPEG (SOF%d) at %d-bit precision", ErrUnsupported, m-0xC0, precision)

@@ -15,9 +15,6 @@ func init() {
 	Register(JPEGLosslessSV1, d)
 }
 
-// maxMarkerSegments bounds the header loop of a malformed stream.
-const maxMarkerSegments = 1 << 12
-
 type huffTable struct {
 	// Canonical decoding (T.81 F.2.2.3): for each code length l in 1..16,
 	// codes in [minCode[l], maxCode[l]] map to vals[valPtr[l]+code-minCode[l]].
@@ -197,8 +194,9 @@ func decodeJPEGLossless(_ string, frame []byte, info PixelInfo) (*Pixels, error)
 	if err != nil {
 		return nil, err
 	}
-	if len(frame) < 4 || frame[0] != 0xFF || frame[1] != 0xD8 {
-		return nil, fmt.Errorf("%w: JPEG stream does not start with SOI", ErrCorrupt)
+	mr, err := newMarkerReader(frame)
+	if err != nil {
+		return nil, err
 	}
 	var (
 		dc        [4]huffTable
@@ -209,35 +207,14 @@ func decodeJPEGLossless(_ string, frame []byte, info PixelInfo) (*Pixels, error)
 		planes    [][]int32
 		scans     int
 	)
-	pos := 2
-	for seg := 0; seg < maxMarkerSegments; seg++ {
-		// Find the next marker (fill bytes 0xFF allowed).
-		for pos < len(frame) && frame[pos] != 0xFF {
-			pos++
+	for {
+		m, body, ok, err := mr.next()
+		if err != nil {
+			return nil, err
 		}
-		for pos < len(frame) && frame[pos] == 0xFF {
-			pos++
-		}
-		if pos >= len(frame) {
+		if !ok {
 			break
 		}
-		m := frame[pos]
-		pos++
-		if m == 0xD9 { // EOI
-			break
-		}
-		if m >= 0xD0 && m <= 0xD7 || m == 0x01 {
-			continue
-		}
-		if pos+2 > len(frame) {
-			return nil, fmt.Errorf("%w: JPEG marker segment truncated", ErrCorrupt)
-		}
-		l := int(frame[pos])<<8 | int(frame[pos+1])
-		if l < 2 || pos+l > len(frame) {
-			return nil, fmt.Errorf("%w: JPEG marker FF%02X length %d past the end", ErrCorrupt, m, l)
-		}
-		body := frame[pos+2 : pos+l]
-		pos += l
 		switch {
 		case m == 0xC3:
 			if comps != nil {
@@ -286,11 +263,11 @@ func decodeJPEGLossless(_ string, frame []byte, info PixelInfo) (*Pixels, error)
 			if comps == nil {
 				return nil, fmt.Errorf("%w: JPEG scan before the frame header", ErrCorrupt)
 			}
-			n, err := decodeLosslessScan(frame[pos:], body, comps, planes, &dc, precision, w, hgt, ri)
+			n, err := decodeLosslessScan(mr.scanData(), body, comps, planes, &dc, precision, w, hgt, ri)
 			if err != nil {
 				return nil, err
 			}
-			pos += n
+			mr.consume(n)
 			scans++
 		case m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC:
 			return nil, fmt.Errorf("%w: JPEG process SOF%d is not JPEG Lossless (SOF3)", ErrUnsupported, m-0xC0)
